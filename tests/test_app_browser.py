@@ -123,7 +123,8 @@ def test_generate_listen_and_download_midi(app_url, browser):
         wav = r.read()
     assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) > 1000
 
-    assert browser.find_elements(By.XPATH, "//img")  # piano roll (and score) shown
+    # piano roll (and score) shown: the page sends them after the audio, so wait for them
+    assert WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.XPATH, "//img") or False)
     _button(browser, "Download MIDI").click()
     midi = WebDriverWait(browser, 60).until(
         lambda d: [p for p in browser.downloads.iterdir() if p.suffix == ".mid"] or False)[0]
