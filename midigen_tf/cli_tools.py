@@ -6,15 +6,12 @@ does not import ``cli``, so ``python -m midigen_tf.cli`` gets them too).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import click
 
 from midigen_tf.errors import MidigenError
-
-APP_SCRIPT = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
 
 
 def _path_option(name: str, what: str):
@@ -128,22 +125,31 @@ def evaluate_cmd(generated, corpus, held_out, held_out_every, tokens, output, jo
 @click.option("--weights-root", default="weights", show_default=True,
               help="Folder searched (recursively) for checkpoints with bundles.")
 @click.option("--port", type=int, default=8501, show_default=True)
-@click.option("--headless", is_flag=True, help="Do not open a browser.")
-def app_cmd(weights_root, port, headless):
-    """Start the web app: pick a model, generate, listen, look, download."""
+@click.option("--address", default=None,
+              help="Interface to serve on, e.g. 127.0.0.1 (default: Streamlit's, all of them).")
+@click.option("--browser/--headless", default=None,
+              help="Open a browser once the page is up, or never (default: only when run from a "
+                   "terminal with a display). The server itself never prompts.")
+def app_cmd(weights_root, port, address, browser):
+    """Start the web app: pick a model, generate, listen, look, download.
+
+    Runs in the foreground until Ctrl-C or SIGTERM, which stop the server too.
+    """
+    from midigen_tf.app.launch import (APP_SCRIPT, interactive, page_url, serve,
+                                       streamlit_command)
+
     try:
         import streamlit  # noqa: F401
     except ImportError:
         raise MidigenError("the web app needs Streamlit", hint="pip install streamlit "
-                           "(or pip install -e .[app])") from None
+                           "(or pip install .[app])") from None
     if not APP_SCRIPT.exists():
         raise MidigenError(f"the app script {APP_SCRIPT} is missing",
-                           hint="run from a checkout of midigen_tf (pip install -e .)")
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT), "--server.port", str(port),
-           "--server.headless", "true" if headless else "false",
-           "--browser.gatherUsageStats", "false", "--", "--weights-root", str(weights_root)]
+                           hint="reinstall midigen_tf (pip install .[app])")
+    cmd = streamlit_command(port, address, weights_root)
     click.echo(" ".join(cmd))
-    sys.exit(subprocess.call(cmd))
+    open_browser = interactive() if browser is None else browser
+    sys.exit(serve(cmd, page_url(port, address), open_browser, echo=click.echo))
 
 
 def register(group: click.Group) -> None:

@@ -51,3 +51,12 @@ def tiny_corpus(tmp_path, make_midi) -> Path:
     make_midi(d / "sub" / "b.midi", n=40, seed=2)
     make_midi(d / "c.mid", n=30, seed=3, chords=False)
     return d
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (bound to port 0, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,20 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import melody_notes
+from conftest import free_port, melody_notes
 from midigen_tf.io.midi import read_notes, write_notes
 
 pytestmark = pytest.mark.browser
-APP = Path(__file__).resolve().parents[1] / "app" / "streamlit_app.py"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 WAIT = 300  # seconds: the app imports TensorFlow and builds the model on the first click
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +45,13 @@ def weights_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def app_url(weights_root):
     pytest.importorskip("streamlit")
-    port = _free_port()
+    port = free_port()
     log = open(weights_root.parent / "streamlit.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-         "--", "--weights-root", str(weights_root)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+        [sys.executable, "-m", "midigen_tf.cli", "app", "--port", str(port), "--address",
+         "127.0.0.1", "--headless", "--weights-root", str(weights_root)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -132,7 +123,8 @@ def test_generate_listen_and_download_midi(app_url, browser):
         wav = r.read()
     assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and len(wav) > 1000
 
-    assert browser.find_elements(By.XPATH, "//img")  # piano roll (and score) shown
+    # piano roll (and score) shown: the page sends them after the audio, so wait for them
+    assert WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.XPATH, "//img") or False)
     _button(browser, "Download MIDI").click()
     midi = WebDriverWait(browser, 60).until(
         lambda d: [p for p in browser.downloads.iterdir() if p.suffix == ".mid"] or False)[0]

@@ -1,6 +1,7 @@
 """midigen web app: pick a trained model, generate, listen, look at the roll and score, download.
 
-Start it with ``midigen app`` (or ``streamlit run app/streamlit_app.py -- --weights-root weights``).
+Start it with ``midigen app`` (or ``streamlit run midigen_tf/app/streamlit_app.py -- --weights-root
+weights``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # studio.py beside this file
 
 import streamlit as st  # noqa: E402
 
-import studio  # noqa: E402
+from midigen_tf.app import studio  # noqa: E402
 from midigen_tf.errors import MidigenError  # noqa: E402
 
 MAX_LENGTH = 2000
