@@ -33,11 +33,13 @@ def pitch_name(pitch: int) -> str:
 
 def pitch_ticks(low: int, high: int) -> list[int]:
     """The labelled pitches of a roll from ``low`` to ``high``: every C, or (when fewer than two
-    Cs fall in the range) about eight evenly spaced pitches, so a narrow range is labelled too."""
+    Cs fall in the range) every pitch up to an octave and about eight evenly spaced pitches
+    beyond, so a narrow range is labelled too."""
     cs = [p for p in range(low, high + 1) if p % 12 == 0]
     if len(cs) >= 2:
         return cs
-    step = max(1, -(-(high - low + 1) // 8))
+    span = high - low + 1
+    step = 1 if span <= 13 else -(-span // 8)
     return list(range(low, high + 1, step))
 
 

@@ -69,7 +69,7 @@ def loss_figure(history, title: str | None = None, keys: tuple[str, str] = ("los
         if values:
             ax.plot(np.arange(1, len(values) + 1), values, label=label, color=color, marker=".")
             epochs = max(epochs, len(values))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlim(0.5, max(epochs, 1) + 0.5)
     ax.set_title(title if title is not None else loss_title(history, keys, subject))
     ax.set_xlabel("Epoch")
