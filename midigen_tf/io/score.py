@@ -92,6 +92,8 @@ def _outline_leading_glyphs(parent, index: int, text, resources: str) -> None:
             group = ET.fromstring(f'<g xmlns="{SVG_NS}" class="textGlyph" '
                                   f'transform="translate({cursor:g}, {y:g}) '
                                   f'scale({size / 1000:g}, {size / 1000:g})">{path}</g>')
+            for element in group.iter():
+                element.attrib.pop("id", None)  # the glyph file's id would repeat per use
             parent.insert(index + 1, group)
             cursor += advance * size / 1000
         span.text = ""
