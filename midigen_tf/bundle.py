@@ -118,6 +118,15 @@ def _file_weight_shapes(path: Path) -> list[tuple[int, ...]]:
     return shapes
 
 
+def weights_fit(model, weights_path: str | os.PathLike) -> bool:
+    """Whether the HDF5 weights file holds exactly the weight shapes of ``model``."""
+    try:
+        file_shapes = Counter(_file_weight_shapes(Path(weights_path)))
+    except Exception:
+        return False
+    return file_shapes == Counter(tuple(int(d) for d in w.shape) for w in model.weights)
+
+
 def load_weights(model, weights_path: str | os.PathLike, bundle: Bundle | None = None) -> None:
     """``model.load_weights`` with a clear error when the file does not fit the model."""
     path = Path(weights_path)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TF/CUDA start-up chatter out
-
 import click
 
+from midigen_tf.console import quiet_tensorflow_import
 from midigen_tf.errors import MidigenError
+
+quiet_tensorflow_import()  # keep TF/CUDA start-up chatter out, whichever command imports it
 
 DEFAULT_DATA = "midi_songs"
 

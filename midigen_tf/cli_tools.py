@@ -45,11 +45,13 @@ def render_wavs(paths, engine: str = "auto", soundfont=None) -> list:
 @_path_option("musicxml", "MusicXML")
 @_path_option("score", "an engraved score PNG (verovio)")
 @click.option("--out-dir", default=None, help="Folder for the outputs (default: beside each MIDI).")
+@click.option("--pages", type=click.IntRange(min=1), default=None,
+              help="Score pages to draw (default: all; page k is written as NAME.score-k.png).")
 @click.option("--engine", type=click.Choice(["auto", "fluidsynth", "sine"]), default="auto",
               show_default=True, help="Audio: FluidSynth + GM soundfont, or the numpy sine synthesiser.")
 @click.option("--soundfont", default=None, help="A .sf2 file (default: $MIDIGEN_SOUNDFONT or the "
                                                 "installed General MIDI soundfont).")
-def render_cmd(midi, wav, roll, musicxml, score, out_dir, engine, soundfont):
+def render_cmd(midi, wav, roll, musicxml, score, out_dir, pages, engine, soundfont):
     """Listen to and look at MIDI files: WAV, piano roll, MusicXML and score.
 
     With no output option, all four are written beside each file.
@@ -65,10 +67,15 @@ def render_cmd(midi, wav, roll, musicxml, score, out_dir, engine, soundfont):
         raise MidigenError(f"--{next(iter(explicit))} PATH names one output, but {len(midi)} MIDI "
                            "files were given", hint="use --out-dir DIR for several files")
     for m in tqdm(midi, desc="rendering", unit="file", disable=None if len(midi) > 1 else True):
-        done = render_all(m, {**default_paths(m, out_dir), **explicit}, kinds, engine, soundfont)
+        done = render_all(m, {**default_paths(m, out_dir), **explicit}, kinds, engine, soundfont,
+                          pages)
         for kind, path in done.files.items():
             if kind == "wav":
                 echo_audio(done.audio)
+            elif kind == "score":
+                written, total = len(done.score_pages), done.score_page_count
+                click.echo(f"wrote {written} of {total} score page(s): "
+                           + ", ".join(str(p) for p in done.score_pages))
             else:
                 click.echo(f"wrote {path}")
         for kind, why in done.problems.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from midigen_tf import registry
-from midigen_tf.bundle import Bundle, bundle_path, load_bundle, load_weights
+from midigen_tf.bundle import Bundle, bundle_path, load_bundle, load_weights, weights_fit
 from midigen_tf.errors import MidigenError
 
 
@@ -27,6 +27,18 @@ def legacy_bundle(notes_file: str | Path, preset: str) -> Bundle:
     return Bundle(config=config, vocab=vocab, arrays={TOKENS_ARRAY: ids})
 
 
+def _legacy_preset_that_fits(weights: Path, bundle: Bundle) -> str | None:
+    """Another classic note/chord preset whose model has exactly the weight shapes in the file."""
+    for name, preset in registry.presets().items():
+        if preset.pipeline != "notes" or name == bundle.config.get("preset"):
+            continue
+        config = registry.make_config(name, {})
+        config["n_vocab"] = bundle.config["n_vocab"]
+        if weights_fit(registry.build_model(config), weights):
+            return name
+    return None
+
+
 def load_for_generation(weights: str | Path, notes_file: str | Path | None = None,
                         preset: str = "lstm"):
     """``(model, bundle, pipeline module)`` for a checkpoint."""
@@ -44,5 +56,13 @@ def load_for_generation(weights: str | Path, notes_file: str | Path | None = Non
             hint="weights from the original Keras 2 scripts need their token pickle: "
             "--notes data/notes (and --model lstm-512 if they used LSTM 512)")
     model = registry.build_model(bundle.config)
-    load_weights(model, weights, bundle)
+    try:
+        load_weights(model, weights, bundle)
+    except MidigenError as err:
+        other = _legacy_preset_that_fits(weights, bundle) if notes_file is not None else None
+        if other is None:
+            raise
+        raise MidigenError(
+            f"{err.message}; they fit the {other!r} preset, not {preset!r}",
+            hint=f"add --model {other} (the preset these weights were trained with)") from err
     return model, bundle, registry.pipeline_module(bundle.config["family"])

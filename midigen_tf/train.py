@@ -25,6 +25,7 @@ import numpy as np
 from midigen_tf import checkpoints, registry
 from midigen_tf.bundle import Bundle
 from midigen_tf.checkpoints import BestCheckpoint, HistoryWriter, ResumePoint
+from midigen_tf.console import keras_verbosity
 from midigen_tf.distribute import Placement, prepare_model, shard
 from midigen_tf.errors import MidigenError
 from midigen_tf.pipelines.base import DataSource, Prepared
@@ -112,6 +113,15 @@ def _distributed_data(placement: Placement, prepared: Prepared):
     return train, val, steps, val_steps
 
 
+def _fit_shuffles(data) -> bool:
+    """Whether ``fit(shuffle=...)`` acts on ``data``: on arrays and a PyDataset, not on a
+    tf.data pipeline (it shuffles itself; Keras warns when told to). A shard is ordered by
+    its source, so the caller also asks for the unsharded data."""
+    import tensorflow as tf
+
+    return not isinstance(data, tf.data.Dataset)
+
+
 def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
           verbose: int | str = "auto", echo=print, resume: bool = False,
           placement: Placement | None = None, tensorboard: str | Path | None = None) -> TrainResult:
@@ -174,8 +184,9 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
         with _sigterm_as_interrupt(), placement.scope():
             model.fit(train_data, validation_data=val_data, epochs=int(config["epochs"]),
                       initial_epoch=initial_epoch, steps_per_epoch=steps,
-                      validation_steps=val_steps, callbacks=callbacks, verbose=verbose,
-                      shuffle=train_data is prepared.train)  # a shard is ordered by its source
+                      validation_steps=val_steps, callbacks=callbacks,
+                      verbose=keras_verbosity() if verbose == "auto" else verbose,
+                      shuffle=_fit_shuffles(train_data) and train_data is prepared.train)
     except KeyboardInterrupt:
         path = resume_point.save(interrupted=True)
         raise TrainingInterrupted(
@@ -189,8 +200,7 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
         from midigen_tf.io.plots import plot_losses
 
         curves = {k: [r[k] for r in history.rows if k in r] for k in ("loss", "val_loss")}
-        plot_losses(curves, weights_dir / "loss.png",
-                    title=f"{config.get('preset', 'model')}: training and validation loss")
+        plot_losses(curves, weights_dir / "loss.png", subject=config.get("preset", "model"))
     after = getattr(pipeline, "after_training", None)
     if after is not None and placement.is_chief:
         after(model, prepared, weights_dir, history.rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
@@ -22,10 +23,22 @@ def find_files(data_dir: str | os.PathLike, suffixes: tuple[str, ...] = MIDI_SUF
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def require_files(data_dir: str | os.PathLike, suffixes: tuple[str, ...] = MIDI_SUFFIXES) -> list[Path]:
-    files = find_files(data_dir, suffixes)
+def original_glob(data_dir: str | os.PathLike, pattern: str = "*.mid") -> list[Path]:
+    """What the reports' ``glob.glob("midi_songs/*.mid")`` reads: top level only, the suffix
+    as written (case-sensitive on Linux), hidden files left out; sorted by name."""
+    find_files(data_dir, ())  # the same errors for a missing folder or a file
+    found = glob.glob(os.path.join(glob.escape(os.fspath(data_dir)), pattern))
+    return sorted((Path(p) for p in found if os.path.isfile(p)), key=lambda p: p.name)
+
+
+def require_files(data_dir: str | os.PathLike, suffixes: tuple[str, ...] = MIDI_SUFFIXES,
+                  original: bool = False) -> list[Path]:
+    """``find_files``, or with ``original`` the reports' top-level ``*.mid`` glob; an error if
+    nothing is found."""
+    files = original_glob(data_dir) if original else find_files(data_dir, suffixes)
     if not files:
-        raise MidigenError(f"no {'/'.join(suffixes)} files in {data_dir}",
+        what = "top-level *.mid (the original's glob)" if original else "/".join(suffixes)
+        raise MidigenError(f"no {what} files in {data_dir}",
                            hint="put MIDI files there, or leave midi_songs/ empty to build "
                            "the default corpus")
     return files

@@ -8,7 +8,10 @@ Part selection:
 * ``faithful`` -- the report literally: ``partitionByInstrument(midi).parts[0]``, falling
   back to the flat notes when that raises. With music21 10.5 ``parts[0]`` is empty for files
   whose first part has no notes, so whole files are silently lost (SPEC: a fifth of the corpus).
-* ``all`` (default) -- every note and chord of every part, in time order: nothing is lost.
+  It also reads the files the report's ``glob.glob("midi_songs/*.mid")`` reads: top-level
+  ``*.mid`` only (case-sensitive), sorted.
+* ``all`` (default) -- every note and chord of every part, in time order: nothing is lost;
+  every ``.mid``/``.midi`` (any case) in the folder and its subfolders.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def get_notes(data_dir: str | os.PathLike, part_mode: str = "all", cache_dir=Non
     """All tokens of all MIDI files under ``data_dir`` (sorted order) and the parse report."""
     if part_mode not in PART_MODES:
         raise MidigenError(f"unknown part mode {part_mode!r}", hint=f"use one of {PART_MODES}")
-    files = require_files(data_dir)
+    files = require_files(data_dir, original=part_mode == "faithful")
     cache = FileCache(cache_dir, "notes", {"part_mode": part_mode, "v": PARSER_VERSION})
     parse = functools.partial(parse_midi_tokens, part_mode=part_mode)
     report = parse_files(files, parse, cache, jobs=jobs, progress=progress,

@@ -13,6 +13,24 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux: /proc).
+
+    ``os.umask`` can only be read by setting it, which races with other threads creating files;
+    that is the fallback where ``/proc/self/status`` has no ``Umask:`` line.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success rename it onto ``target``.
@@ -24,7 +42,10 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(target.suffixes) if suffix is None else suffix
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + suffix, dir=target.parent)
-    os.close(fd)
+    try:  # mkstemp makes the file private (0600); give it what a plain open() would
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -6,7 +6,8 @@
     piano_roll_image(roll, "roll.png", frame_seconds=0.1) # a (frames, 128 or 256) matrix
 
 or from a shell: ``python -m midigen_tf.io.images song.mid [-o song.png]``.
-Time runs left to right in seconds, pitch bottom to top with every C labelled. Notes are bars
+Time runs left to right in seconds, pitch bottom to top with every C labelled (every few
+pitches when the range holds fewer than two Cs). Notes are bars
 at their exact times; a roll is drawn cell by cell, its onset half (columns 128..255) darker. Matplotlib's object API is
 used (no pyplot state), so it is safe to call from anywhere.
 """
@@ -28,6 +29,18 @@ _NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 def pitch_name(pitch: int) -> str:
     return f"{_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def pitch_ticks(low: int, high: int) -> list[int]:
+    """The labelled pitches of a roll from ``low`` to ``high``: every C, or (when fewer than two
+    Cs fall in the range) every pitch up to an octave and about eight evenly spaced pitches
+    beyond, so a narrow range is labelled too."""
+    cs = [p for p in range(low, high + 1) if p % 12 == 0]
+    if len(cs) >= 2:
+        return cs
+    span = high - low + 1
+    step = 1 if span <= 13 else -(-span // 8)
+    return list(range(low, high + 1, step))
 
 
 def _load(source):
@@ -85,8 +98,8 @@ def piano_roll_image(source, path: str | os.PathLike, *, frame_seconds: float = 
         ax.imshow(image[:, low:high + 1].T, origin="lower", aspect="auto", cmap="Greys",
                   vmin=0, vmax=1, interpolation="nearest",
                   extent=(0, seconds, low - 0.5, high + 0.5))
-    cs = [p for p in range(low, high + 1) if p % 12 == 0]
-    ax.set_yticks(cs, [pitch_name(p) for p in cs])
+    ticks = pitch_ticks(low, high)
+    ax.set_yticks(ticks, [pitch_name(p) for p in ticks])
     ax.set_xlabel("time (s)")
     ax.set_ylabel("pitch")
     ax.set_title(title or f"{seconds:.0f} s, {len(used)} pitches")

@@ -45,26 +45,50 @@ def history_columns(history) -> dict[str, list[float]]:
     return columns
 
 
-def plot_losses(history, path: str | os.PathLike,
-                title: str = "Training and Validation Losses",
-                keys: tuple[str, str] = ("loss", "val_loss")) -> Path:
-    """Training (blue) and validation (orange) loss per epoch, as the report's ``plot_loss``.
+def loss_title(history, keys: tuple[str, str] = ("loss", "val_loss"),
+               subject: str | None = None) -> str:
+    """What a loss plot shows: training loss, with validation loss only when there is one."""
+    history = history_columns(history)
+    both = bool(history.get(keys[1]))
+    if subject is None:
+        return "Training and Validation Losses" if both else "Training Loss"
+    return f"{subject}: " + ("training and validation loss" if both else "training loss")
 
-    ``history``: anything ``history_columns`` reads; a missing validation curve is not drawn.
-    """
+
+def loss_figure(history, title: str | None = None, keys: tuple[str, str] = ("loss", "val_loss"),
+                subject: str | None = None):
+    """The figure of ``plot_losses`` (not saved): epochs 1, 2, ... on integer ticks."""
+    from matplotlib.ticker import MaxNLocator
+
     history = history_columns(history)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 5))
+    epochs = 0
     for key, label, color in ((keys[0], "Training Loss", "blue"), (keys[1], "Validation Loss", "orange")):
         values = list(history.get(key) or [])
         if values:
             ax.plot(np.arange(1, len(values) + 1), values, label=label, color=color, marker=".")
-    ax.set_title(title)
+            epochs = max(epochs, len(values))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlim(0.5, max(epochs, 1) + 0.5)
+    ax.set_title(title if title is not None else loss_title(history, keys, subject))
     ax.set_xlabel("Epoch")
     ax.set_ylabel("Loss")
-    ax.legend()
+    if epochs:
+        ax.legend()
     ax.grid(True)
-    return _save(fig, path)
+    return fig
+
+
+def plot_losses(history, path: str | os.PathLike, title: str | None = None,
+                keys: tuple[str, str] = ("loss", "val_loss"), subject: str | None = None) -> Path:
+    """Training (blue) and validation (orange) loss per epoch, as the report's ``plot_loss``.
+
+    ``history``: anything ``history_columns`` reads; a missing validation curve is not drawn,
+    and the title (unless given) says so: "Training and Validation Losses" as in the report, or
+    "Training Loss"; with ``subject`` ("lstm"): "lstm: training loss".
+    """
+    return _save(loss_figure(history, title, keys, subject), path)
 
 
 def plot_actual_vs_predicted(actual: Sequence[float], predicted: Sequence[float],

@@ -58,6 +58,8 @@ class Artefacts:
     files: dict[str, Path] = field(default_factory=dict)  # kind -> path
     audio: Rendered | None = None
     problems: dict[str, str] = field(default_factory=dict)  # kind -> why it is missing
+    score_pages: list[Path] = field(default_factory=list)  # every page written (page 1 first)
+    score_page_count: int = 0  # pages the engraved score has (more than written with pages=N)
 
 
 def find_soundfont(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -173,8 +175,11 @@ def default_paths(midi: str | os.PathLike, out_dir: str | os.PathLike | None = N
 
 def render_all(midi: str | os.PathLike, paths: dict[str, Path] | None = None,
                kinds: tuple[str, ...] = KINDS, engine: str = "auto",
-               soundfont: str | os.PathLike | None = None) -> Artefacts:
+               soundfont: str | os.PathLike | None = None, pages: int | None = None) -> Artefacts:
     """Write the ``kinds`` asked for (``wav``, ``roll``, ``musicxml``, ``score``) of one MIDI file.
+
+    The score gets every page (``song.score.png``, ``song.score-2.png``, ...) or the first
+    ``pages``.
 
     Audio and the roll must succeed; the engraved score is best effort (verovio or cairosvg may
     be missing, or a piece may not engrave) and a failure is recorded in ``problems``.
@@ -197,9 +202,10 @@ def render_all(midi: str | os.PathLike, paths: dict[str, Path] | None = None,
             xml = midi_to_musicxml(midi, paths["musicxml"])
             out.files["musicxml"] = xml
             if "score" in kinds:
-                from midigen_tf.io.score import write_png
+                from midigen_tf.io.score import write_pngs
 
-                out.files["score"] = write_png(xml, paths["score"])
+                out.score_pages, out.score_page_count = write_pngs(xml, paths["score"], pages)
+                out.files["score"] = out.score_pages[0]
         except Exception as err:  # notation is a bonus: keep the audio and roll
             out.problems["score" if "musicxml" in out.files else "musicxml"] = (
                 str(err).splitlines()[0] if str(err) else type(err).__name__)
