@@ -174,7 +174,7 @@ def test_model_contract(preset, maestro_dir, tmp_path):
 
 def test_callbacks_have_the_reports_schedule():
     config = registry.make_config("maestro-mlp")
-    stop, plateau = registry.extra_callbacks({**config, "monitor": "val_loss"})
+    stop, plateau = registry.pipeline(config["family"]).callbacks({**config, "monitor": "val_loss"})
     assert (stop.monitor, stop.patience) == ("val_loss", 15)
     assert (plateau.monitor, plateau.factor, plateau.patience) == ("val_loss", 0.5, 5)
     assert registry.make_config("maestro-regression")["patience"] == 10
