@@ -12,6 +12,7 @@ import click
 
 from midigen_tf.data.corpus import DEFAULT_DATA
 from midigen_tf.errors import MidigenError
+from midigen_tf.references import REFERENCES
 
 
 def _click_error(err: MidigenError) -> click.ClickException:
@@ -81,7 +82,7 @@ def _source(data: str, cache_dir: str | None, no_cache: bool, validation_split: 
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Parser processes (0: one per core).")
 @click.option("--cache-dir", default=None, help="Parsed-file cache (default .cache/midigen).")
 @click.option("--no-cache", is_flag=True, help="Parse every file again.")
-@click.option("--compare", "compare_ref", type=click.Choice(["seed003", "seed004"]), default=None,
+@click.option("--compare", "compare_ref", type=click.Choice(list(REFERENCES)), default=None,
               help="After training, print our per-epoch figures beside the report's table.")
 @click.option("--resume", is_flag=True,
               help="Continue the run saved in --weights-dir (last.keras): weights, optimizer "
@@ -118,7 +119,7 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
     if validation_split is None:
         validation_split = float(config.get("validation_split", 0.0))
     if compare_ref:  # refused before training, not after it
-        compare.check_family(compare_ref, config["family"], config["preset"], "--model")
+        compare.check_family(compare_ref, config["family"], config["preset"])
     pipeline = registry.pipeline(config["family"])
     if pipeline.default_data is not None:  # a pipeline with its own sources (folk: ESAC)
         data = data or pipeline.default_data
@@ -186,7 +187,7 @@ def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, nu
 
 
 @main.command("compare")
-@click.argument("reference", type=click.Choice(["seed003", "seed004"]))
+@click.argument("reference", type=click.Choice(list(REFERENCES)))
 @click.option("--weights-dir", default="weights", show_default=True)
 def compare_cmd(reference, weights_dir):
     """Print a training run's per-epoch figures beside a report's table.
@@ -196,7 +197,6 @@ def compare_cmd(reference, weights_dir):
     from midigen_tf import compare
 
     run = compare.read_run(weights_dir)
-    compare.check_family(reference, run.family, run.preset, run.where)
     click.echo(compare.compare_table(reference, compare.load_history(weights_dir), run))
 
 

@@ -64,7 +64,8 @@ def reference(name: str) -> references.Reference:
     try:
         return references.REFERENCES[name]
     except KeyError:
-        raise MidigenError(f"unknown reference {name!r}", hint=f"use one of {', '.join(REFERENCES)}") from None
+        raise MidigenError(f"unknown reference {name!r}",
+                           hint=f"use one of {', '.join(REFERENCES)}") from None
 
 
 def check_family(name: str, family: str | None, preset: str | None, where: str = "this run") -> None:
@@ -75,7 +76,8 @@ def check_family(name: str, family: str | None, preset: str | None, where: str =
     raise MidigenError(
         f"{where} is a {preset or family!r} run (family {family}); {name} is the {ref.family} "
         f"family ({ref.model}): another model, corpus and vocabulary, so its losses are not "
-        "comparable", hint=f"compare a run of the {ref.family} family (see `midigen models`)")
+        "comparable", hint=f"compare a run of the {ref.family} family (`midigen models` lists "
+        "the presets of each family)")
 
 
 def describe(name: str, run: RunInfo) -> str:
@@ -87,11 +89,10 @@ def describe(name: str, run: RunInfo) -> str:
             f"(from {run.source})")
     if run.family is None:
         ours = f"ours: {run.where} ({run.source}: its model, corpus and vocabulary are unknown)"
-    return (f"reference: {ref.model}; corpus: {ref.corpus}; vocabulary: {ref.vocabulary}\n{ours}")
+    return f"reference: {ref.model}; corpus: {ref.corpus}; vocabulary: {ref.vocabulary}\n{ours}"
 
 
 def compare_table(name: str, history: list[dict], run: RunInfo) -> str:
     """What is compared, then a Markdown table of our per-epoch figures beside the report's."""
     check_family(name, run.family, run.preset, run.where)
-    table = references.seed003_table(history) if name == "seed003" else references.seed004_table(history)
-    return f"{describe(name, run)}\n\n{table}"
+    return f"{describe(name, run)}\n\n{references.TABLES[name](history)}"

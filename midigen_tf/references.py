@@ -105,3 +105,6 @@ def seed004_table(history, prefix: str = "") -> str:
             cells.append(f"{r} / {o}")
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+TABLES = {"seed003": seed003_table, "seed004": seed004_table}  # our rows beside each reference

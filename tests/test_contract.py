@@ -86,3 +86,18 @@ def test_hooks_and_their_defaults():
     assert folk.callbacks(registry.make_config("melody-lstm")) == []
     (decay,) = registry.pipeline("folk-vae").callbacks(registry.make_config("vae"))
     assert [decay.schedule(e, 0.0) for e in (0, 9, 10, 20)] == pytest.approx([5e-3, 5e-3, 5e-4, 5e-5])
+
+
+def test_library_code_never_prints_it_reports_through_echo(tmp_path, capsys):
+    calls = sorted(f"{p.relative_to(PACKAGE)}:{node.lineno}" for p in PACKAGE.rglob("*.py")
+                   for node in ast.walk(ast.parse(p.read_text()))
+                   if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print")
+    assert calls == []
+    from midigen_tf.pipelines.base import Prepared
+
+    said: list[str] = []
+    prepared = Prepared(train=None, config={"pos_weight": 1.0, "batch_size": 8}, samples=64)
+    registry.pipeline("pianoroll").after_training(None, prepared, tmp_path, [{"loss": 0.5}], said.append)
+    assert said == [f"per-epoch table beside seed 004: {tmp_path / 'pianoroll_epochs.md'}"]
+    assert "| 1 | 0.0535 / 0.5000 |" in (tmp_path / "pianoroll_epochs.md").read_text()
+    assert capsys.readouterr().out == ""
