@@ -255,6 +255,7 @@ def test_cli_train_then_generate(maestro_dir, tmp_path):
                                   "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert read_notes(out)["pitch"].min() >= 60 and read_notes(out)["pitch"].max() <= 71
+    assert "song.mid:\nSample\tActual Value\tPredicted Value\tMIDI\tMusical Note\nNote 1\t" in result.output
     samples, rate = audio.read_wav(out.with_suffix(".wav"))
     assert len(samples) == 7 * 22050 and rate == 44100
     assert out.with_suffix(".png").exists() and len(out.with_suffix(".csv").read_text().splitlines()) == 8
