@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from midigen_tf.console import quiet_tensorflow_import
+from midigen_tf.data.corpus import DEFAULT_DATA
 from midigen_tf.errors import MidigenError
+from midigen_tf.references import REFERENCES
 
 quiet_tensorflow_import()  # keep TF/CUDA start-up chatter out, whichever command imports it
-
-DEFAULT_DATA = "midi_songs"
 
 
 def _click_error(err: MidigenError) -> click.ClickException:
@@ -61,7 +61,7 @@ def _source(data: str, cache_dir: str | None, no_cache: bool, validation_split: 
         raise MidigenError(f"--validation-split {validation_split} must be in [0, 1)")
     return DataSource(data_dir=Path(data), validation_split=validation_split, seed=seed or 0,
                       cache_dir=None if no_cache else Path(cache_dir or DEFAULT_CACHE_DIR),
-                      jobs=jobs, options=options)
+                      jobs=jobs, options=options, echo=click.echo)
 
 
 @main.command("train")
@@ -82,7 +82,7 @@ def _source(data: str, cache_dir: str | None, no_cache: bool, validation_split: 
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Parser processes (0: one per core).")
 @click.option("--cache-dir", default=None, help="Parsed-file cache (default .cache/midigen).")
 @click.option("--no-cache", is_flag=True, help="Parse every file again.")
-@click.option("--compare", "compare_ref", type=click.Choice(["seed003", "seed004"]), default=None,
+@click.option("--compare", "compare_ref", type=click.Choice(list(REFERENCES)), default=None,
               help="After training, print our per-epoch figures beside the report's table.")
 @click.option("--resume", is_flag=True,
               help="Continue the run saved in --weights-dir (last.keras): weights, optimizer "
@@ -118,11 +118,13 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
     config["seed"] = seed
     if validation_split is None:
         validation_split = float(config.get("validation_split", 0.0))
-    pipeline = registry.pipeline_module(config["family"])
-    if hasattr(pipeline, "DEFAULT_DATA"):  # a pipeline with its own sources (folk: ESAC)
-        data = data or pipeline.DEFAULT_DATA
+    if compare_ref:  # refused before training, not after it
+        compare.check_family(compare_ref, config["family"], config["preset"])
+    pipeline = registry.pipeline(config["family"])
+    if pipeline.default_data is not None:  # a pipeline with its own sources (folk: ESAC)
+        data = data or pipeline.default_data
     else:
-        data = str(ensure_corpus(data or DEFAULT_DATA, DEFAULT_DATA))
+        data = str(ensure_corpus(data or DEFAULT_DATA, DEFAULT_DATA, echo=click.echo))
     source = _source(data, cache_dir, no_cache, validation_split, seed, jobs, {})
     from midigen_tf.train import train
 
@@ -135,7 +137,8 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
         click.echo(f"trained {len(times)} epoch(s), {sum(times) / len(times):.1f} s per epoch; "
                    f"best checkpoint: {Path(weights_dir) / 'weights.hdf5'}")
     if compare_ref:
-        click.echo(compare.compare_table(compare_ref, result.history, corpus=str(data)))
+        run = compare.run_info(result.config, result.prepared.vocab, str(data), str(weights_dir))
+        click.echo(compare.compare_table(compare_ref, result.history, run))
 
 
 @main.command("generate")
@@ -173,7 +176,7 @@ def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, nu
     options = GenerateOptions(n=n, output=Path(output), seed=seed, temperature=temperature,
                               top_k=top_k, top_p=top_p, primer=Path(primer) if primer else None,
                               num_outputs=num_outputs, engine=engine,
-                              extra=config_lib.parse_assignments(extra, "-O"))
+                              extra=config_lib.parse_assignments(extra, "-O"), echo=click.echo)
     paths = pipeline.generate(model, bundle, options)
     for path in paths:
         click.echo(f"wrote {path}")
@@ -184,13 +187,17 @@ def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, nu
 
 
 @main.command("compare")
-@click.argument("reference", type=click.Choice(["seed003", "seed004"]))
+@click.argument("reference", type=click.Choice(list(REFERENCES)))
 @click.option("--weights-dir", default="weights", show_default=True)
 def compare_cmd(reference, weights_dir):
-    """Print a training run's per-epoch figures beside a report's table."""
+    """Print a training run's per-epoch figures beside a report's table.
+
+    First what is compared: the report's model and corpus, the run's preset, corpus and
+    vocabulary size (from WEIGHTS_DIR/weights.json). A run of another family is refused."""
     from midigen_tf import compare
 
-    click.echo(compare.compare_table(reference, compare.load_history(weights_dir), weights_dir))
+    run = compare.read_run(weights_dir)
+    click.echo(compare.compare_table(reference, compare.load_history(weights_dir), run))
 
 
 @main.command("models")
@@ -208,7 +215,7 @@ def corpus_cmd(directory):
     """Build the default corpus (music21's Bach chorales + keyboard pieces) into DIRECTORY."""
     from midigen_tf.data.corpus import build_default_corpus
 
-    files = build_default_corpus(directory)
+    files = build_default_corpus(directory, echo=click.echo)
     click.echo(f"{len(files)} MIDI files in {directory}")
 
 

@@ -115,7 +115,7 @@ def _groups(specs: tuple[str, ...]) -> dict[str, list[Path]]:
 def evaluate_cmd(generated, corpus, held_out, held_out_every, tokens, output, jobs, cache_dir, no_cache):
     """Objective metrics of generated MIDI (files or folders, one column each) against the
     training corpus and a held-out part: Markdown table, JSON and a pitch-class histogram."""
-    from midigen_tf.cli import DEFAULT_DATA
+    from midigen_tf.data.corpus import DEFAULT_DATA
     from midigen_tf.data.cache import DEFAULT_CACHE_DIR
     from midigen_tf.evaluate_report import evaluate, markdown_table, write_report
 

@@ -1,19 +1,51 @@
-"""The reports' loss tables, and ours printed beside them."""
+"""Our per-epoch figures beside a report's table, saying what is compared with what.
+
+The header names the reference's model and corpus beside the run's preset, corpus and
+vocabulary size (read from the run's bundle ``weights.json`` when there is one); a run of
+another family than the reference's is refused: its losses are not comparable.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from midigen_tf import references
+from midigen_tf.bundle import load_bundle
 from midigen_tf.errors import MidigenError
 
-# Seed 003, alternative model (seq 120, LSTM 250/350/350), training loss per epoch, read off
-# the checkpoint names; their corpus: 39 MIDI files of 20th-century composers (not available).
-SEED003_ALT = [5.7543, 5.1056, 4.9866, 4.9395, 4.8916, 4.8575, 4.8244, 4.7975, 4.7756, 4.7491,
-               4.7156, 4.6766, 4.6449, 4.6091, 4.5701, 4.5296]
-SEED003_MAIN_BEST = 3.6290  # main model: best loss "less than 3.6290" after 36 epochs
+REFERENCES = tuple(references.REFERENCES)
+BUNDLE_NAME = "weights.json"  # the bundle of checkpoints.BEST_NAME (importing it loads Keras)
 
-REFERENCES = ("seed003", "seed004")
+
+@dataclass
+class RunInfo:
+    """What a training run trained; ``None`` where its files do not say."""
+
+    where: str
+    preset: str | None = None
+    family: str | None = None
+    corpus: str | None = None
+    vocabulary: int | None = None
+    source: str = "history only"
+
+
+def run_info(config: dict[str, Any], vocab: Any = None, corpus: str | None = None,
+             where: str = "this run", source: str = "this run") -> RunInfo:
+    size = config.get("n_vocab") or (len(vocab) if isinstance(vocab, (list, dict)) else None)
+    return RunInfo(where, config.get("preset"), config.get("family"), corpus,
+                   int(size) if size else None, source)
+
+
+def read_run(weights_dir: str | Path) -> RunInfo:
+    """The run in ``weights_dir``, from its bundle ``weights.json`` (else: nothing known)."""
+    path = Path(weights_dir) / BUNDLE_NAME
+    if not path.exists():
+        return RunInfo(str(weights_dir), source=f"history only: no bundle {path}")
+    bundle = load_bundle(path)
+    return run_info(bundle.config, bundle.vocab, bundle.extra.get("data"), str(weights_dir), str(path))
 
 
 def load_history(weights_dir: str | Path) -> list[dict]:
@@ -21,32 +53,46 @@ def load_history(weights_dir: str | Path) -> list[dict]:
     if not path.exists():
         raise MidigenError(f"no training history at {path}",
                            hint="train first, or point --weights-dir at a training run's folder")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MidigenError(f"{path} is not readable JSON: {err}",
+                           hint="point --weights-dir at a training run's folder") from err
 
 
-def _fmt(v, spec: str) -> str:
-    return "" if v is None else format(v, spec)
+def reference(name: str) -> references.Reference:
+    try:
+        return references.REFERENCES[name]
+    except KeyError:
+        raise MidigenError(f"unknown reference {name!r}",
+                           hint=f"use one of {', '.join(REFERENCES)}") from None
 
 
-def compare_table(reference: str, history: list[dict], corpus: str = "ours") -> str:
-    """A Markdown table of our per-epoch figures beside the report's."""
-    if reference == "seed003":
-        lines = [f"seed 003 (alternative model; their corpus: 39 MIDI files of 20th-century "
-                 f"composers) vs ours ({corpus})", "",
-                 "| epoch | seed 003 loss | our loss | our val_loss |", "|---:|---:|---:|---:|"]
-        n = max(len(SEED003_ALT), len(history))
-        for e in range(1, n + 1):
-            ref = SEED003_ALT[e - 1] if e <= len(SEED003_ALT) else None
-            row = history[e - 1] if e <= len(history) else {}
-            lines.append(f"| {e} | {_fmt(ref, '.4f')} | {_fmt(row.get('loss'), '.4f')} "
-                         f"| {_fmt(row.get('val_loss'), '.4f')} |")
-        best = min((r["loss"] for r in history), default=None)
-        lines += ["", f"seed 003 main model: best loss < {SEED003_MAIN_BEST} after 36 epochs; "
-                  f"ours: best loss {_fmt(best, '.4f')} after {len(history)} epochs"]
-        return "\n".join(lines)
-    if reference == "seed004":  # the piano-roll family keeps seed 004's table
-        from midigen_tf.models.pianoroll import comparison_table
+def check_family(name: str, family: str | None, preset: str | None, where: str = "this run") -> None:
+    """Refuse a run whose family is not the one the reference trained (when it is known)."""
+    ref = reference(name)
+    if family is None or family == ref.family:
+        return
+    raise MidigenError(
+        f"{where} is a {preset or family!r} run (family {family}); {name} is the {ref.family} "
+        f"family ({ref.model}): another model, corpus and vocabulary, so its losses are not "
+        "comparable", hint=f"compare a run of the {ref.family} family (`midigen models` lists "
+        "the presets of each family)")
 
-        return (f"seed 004 (piano roll; their corpus unnamed) vs ours ({corpus})\n\n"
-                + comparison_table(history))
-    raise MidigenError(f"unknown reference {reference!r}", hint=f"use one of {', '.join(REFERENCES)}")
+
+def describe(name: str, run: RunInfo) -> str:
+    """Two lines: the reference's model and corpus, the run's preset, corpus and vocabulary."""
+    ref = reference(name)
+    unknown = "not recorded"
+    ours = (f"ours: {run.where}: preset {run.preset or unknown} (family {run.family or unknown}), "
+            f"corpus {run.corpus or unknown}, vocabulary {run.vocabulary or 'none'} "
+            f"(from {run.source})")
+    if run.family is None:
+        ours = f"ours: {run.where} ({run.source}: its model, corpus and vocabulary are unknown)"
+    return f"reference: {ref.model}; corpus: {ref.corpus}; vocabulary: {ref.vocabulary}\n{ours}"
+
+
+def compare_table(name: str, history: list[dict], run: RunInfo) -> str:
+    """What is compared, then a Markdown table of our per-epoch figures beside the report's."""
+    check_family(name, run.family, run.preset, run.where)
+    return f"{describe(name, run)}\n\n{references.TABLES[name](history)}"

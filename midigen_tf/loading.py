@@ -13,8 +13,7 @@ def legacy_bundle(notes_file: str | Path, preset: str) -> Bundle:
     """A bundle for weights written by the original scripts, from their ``data/notes`` pickle."""
     import numpy as np
 
-    from midigen_tf.data.notes import load_notes_pickle
-    from midigen_tf.pipelines.notes import TOKENS_ARRAY, vocabulary
+    from midigen_tf.data.notes import TOKENS_ARRAY, load_notes_pickle, vocabulary
 
     notes = load_notes_pickle(notes_file)
     vocab = vocabulary(notes)
@@ -41,7 +40,7 @@ def _legacy_preset_that_fits(weights: Path, bundle: Bundle) -> str | None:
 
 def load_for_generation(weights: str | Path, notes_file: str | Path | None = None,
                         preset: str = "lstm"):
-    """``(model, bundle, pipeline module)`` for a checkpoint."""
+    """``(model, bundle, pipeline)`` for a checkpoint (``pipeline``: a ``pipelines.base.Pipeline``)."""
     weights = Path(weights)
     if not weights.exists():
         raise MidigenError(f"weights file {weights} does not exist",
@@ -65,4 +64,4 @@ def load_for_generation(weights: str | Path, notes_file: str | Path | None = Non
         raise MidigenError(
             f"{err.message}; they fit the {other!r} preset, not {preset!r}",
             hint=f"add --model {other} (the preset these weights were trained with)") from err
-    return model, bundle, registry.pipeline_module(bundle.config["family"])
+    return model, bundle, registry.pipeline(bundle.config["family"])

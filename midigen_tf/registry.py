@@ -1,17 +1,19 @@
 """The one explicit registry of model families and their presets.
 
-A *family* is a module in ``midigen_tf/models`` that defines
+A *family* is a module in ``midigen_tf/models`` that defines exactly
 
 * ``FAMILY``: its name,
-* ``PIPELINE``: the data pipeline it trains on (a module in ``midigen_tf/pipelines``),
+* ``PIPELINE``: the name of the pipeline module it trains on (``midigen_tf/pipelines/<name>.py``),
 * ``PRESETS``: ``{preset name: full default config}``; every key a user may ``--set``,
-* ``build_model(config) -> keras.Model``: compiled, every layer named,
-* optionally ``callbacks(config) -> list`` for family-specific training callbacks.
+* ``build_model(config) -> keras.Model``: compiled, every layer named.
 
-A *pipeline* module defines ``prepare(config, source) -> Prepared`` and
-``generate(model, bundle, options) -> list[Path]`` (see ``pipelines/base.py``).
+A *pipeline* module ends with ``PIPELINE = Pipeline(name, prepare, generate, ...)`` (see
+``pipelines/base.py``): the hooks ``prepare``, ``generate``, ``default_data``,
+``after_training`` and ``callbacks``, each with its default written there.
+``pipeline(family)`` returns that object; the trainer and the CLI use nothing else.
 
-Add a family by writing its module and adding one line to ``FAMILY_MODULES``.
+Add a family by writing its module (and, for a new encoding, one pipeline module) and adding
+one line to ``FAMILY_MODULES``.
 """
 
 from __future__ import annotations
@@ -87,8 +89,10 @@ def family_module(family: str) -> ModuleType:
         ) from None
 
 
-def pipeline_module(family: str) -> ModuleType:
-    return importlib.import_module(f"midigen_tf.pipelines.{family_module(family).PIPELINE}")
+def pipeline(family: str):
+    """The family's ``pipelines.base.Pipeline``: the ``PIPELINE`` its pipeline module ends with."""
+    name = family_module(family).PIPELINE
+    return importlib.import_module(f"midigen_tf.pipelines.{name}").PIPELINE
 
 
 def make_config(preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -103,7 +107,3 @@ def build_model(config: dict[str, Any]):
     """Build (and compile) the model a config describes."""
     return family_module(config["family"]).build_model(config)
 
-
-def extra_callbacks(config: dict[str, Any]) -> list:
-    module = family_module(config["family"])
-    return list(module.callbacks(config)) if hasattr(module, "callbacks") else []

@@ -28,6 +28,7 @@ from midigen_tf.checkpoints import BestCheckpoint, HistoryWriter, ResumePoint
 from midigen_tf.console import keras_verbosity
 from midigen_tf.distribute import Placement, prepare_model, shard
 from midigen_tf.errors import MidigenError
+from midigen_tf.models import parameter_counts
 from midigen_tf.pipelines.base import DataSource, Prepared
 
 
@@ -64,13 +65,7 @@ class EpochTimer(keras.callbacks.Callback):
             logs["seconds"] = self.times[-1]
 
 
-def parameter_counts(model) -> tuple[int, int]:
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
-    return trainable, frozen
-
-
-def describe(model, echo=print) -> None:
+def describe(model, echo) -> None:
     model.summary(print_fn=lambda line, **_: echo(line))
     trainable, frozen = parameter_counts(model)
     echo(f"trainable parameters: {trainable:,}  non-trainable parameters: {frozen:,}")
@@ -123,16 +118,18 @@ def _fit_shuffles(data) -> bool:
 
 
 def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
-          verbose: int | str = "auto", echo=print, resume: bool = False,
+          verbose: int | str = "auto", echo=None, resume: bool = False,
           placement: Placement | None = None, tensorboard: str | Path | None = None) -> TrainResult:
     """Train the model ``config`` describes on ``source``; checkpoints go to ``weights_dir``.
 
+    ``echo``: where to report (default: ``source.echo``; the CLI passes ``click.echo``).
     ``resume``: continue the run saved in ``weights_dir/last.keras``. ``placement``: the
     ``tf.distribute`` strategy (``distribute.make_placement``); only the chief writes files.
     """
     import keras
 
     placement = placement or Placement()
+    echo = echo or source.echo
     weights_dir = Path(weights_dir)
     scratch = None if placement.is_chief else Path(tempfile.mkdtemp(prefix="midigen-worker-"))
     out_dir = scratch or weights_dir  # non-chief workers write into a throw-away folder
@@ -145,7 +142,7 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
         stale.unlink(missing_ok=True)
     if config.get("seed") is not None:
         keras.utils.set_random_seed(int(config["seed"]))
-    pipeline = registry.pipeline_module(config["family"])
+    pipeline = registry.pipeline(config["family"])
     prepared = pipeline.prepare(config, source)
     if prepared.report:
         echo(prepared.report)
@@ -162,7 +159,8 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
     for name, array in prepared.arrays.items():
         np.save(out_dir / f"{name}.npy", array)
     monitor = "val_loss" if prepared.val is not None else "loss"
-    bundle = Bundle(config=config, vocab=prepared.vocab, extra=prepared.extra)
+    bundle = Bundle(config=config, vocab=prepared.vocab,
+                    extra={"data": str(source.data_dir), **prepared.extra})
     initial_epoch = int(state.get("epochs_done", 0))
     checkpoint = BestCheckpoint(out_dir, bundle, monitor=monitor,
                                 best=float(state.get("best", math.inf)))
@@ -170,7 +168,7 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
     resume_point = ResumePoint(out_dir, bundle, checkpoint, history, initial_epoch)
     timer = EpochTimer()
     callbacks = [timer, checkpoint, history, resume_point,
-                 *registry.extra_callbacks(config)]
+                 *pipeline.callbacks(config)]
     if tensorboard:  # --tensorboard DIR
         from importlib.util import find_spec
 
@@ -201,9 +199,8 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
 
         curves = {k: [r[k] for r in history.rows if k in r] for k in ("loss", "val_loss")}
         plot_losses(curves, weights_dir / "loss.png", subject=config.get("preset", "model"))
-    after = getattr(pipeline, "after_training", None)
-    if after is not None and placement.is_chief:
-        after(model, prepared, weights_dir, history.rows)
+    if placement.is_chief:
+        pipeline.after_training(model, prepared, weights_dir, history.rows, echo)
     return TrainResult(model=model, config=config, prepared=prepared, history=history.rows,
                        checkpoints=checkpoint.saved, seconds_per_epoch=timer.times,
                        initial_epoch=initial_epoch)

@@ -122,10 +122,61 @@ def test_legacy_weights_with_notes_pickle(trained, tmp_path):
     assert r.exit_code == 1 and "do not fit" in r.output
 
 
-def test_compare_prints_both_tables(trained):
-    _, _, weights, _ = trained
+def test_compare_prints_both_tables_and_says_what_it_compares(trained):
+    _, data, weights, _ = trained
     out = run("compare", "seed003", "--weights-dir", weights).output
     assert "5.7543" in out and "| 1 |" in out and "| 16 |" in out
+    n_vocab = json.loads((weights / "weights.json").read_text())["config"]["n_vocab"]
+    first, second = out.splitlines()[:2]
+    assert first.startswith("reference: seed 003 alternative model") and "39 MIDI files" in first
+    assert second.startswith(f"ours: {weights}: preset lstm (family lstm), corpus {data}, "
+                             f"vocabulary {n_vocab} (from {weights / 'weights.json'})")
+
+
+def _run_files(folder, history, config=None):
+    """A training run's files as `compare` reads them: history.json and the bundle weights.json."""
+    folder.mkdir(parents=True)
+    (folder / "history.json").write_text(json.dumps(history))
+    if config is not None:
+        (folder / "weights.json").write_text(json.dumps({
+            "format": "midigen-bundle", "version": 1, "config": config, "vocab": None,
+            "extra": {"data": "esac"}}))
+    return folder
+
+
+def test_compare_refuses_a_run_of_another_family(tmp_path):
+    melody = _run_files(tmp_path / "melody", [{"epoch": 1, "loss": 0.98}, {"epoch": 2, "loss": 0.53}],
+                        {"preset": "melody-lstm", "family": "folk-melody-lstm", "n_vocab": 38})
+    r = run("compare", "seed003", "--weights-dir", melody, ok=False)
+    assert r.exit_code == 1
+    assert "'melody-lstm' run (family folk-melody-lstm)" in r.output and "lstm family" in r.output
+    assert "not comparable" in r.output and "5.7543" not in r.output  # no table printed
+    classic = _run_files(tmp_path / "classic", [{"epoch": 1, "loss": 5.1}],
+                         {"preset": "lstm-alt", "family": "lstm", "n_vocab": 231})
+    r = run("compare", "seed004", "--weights-dir", classic, ok=False)
+    assert r.exit_code == 1 and "'lstm-alt' run (family lstm)" in r.output and "pianoroll family" in r.output
+    out = run("compare", "seed003", "--weights-dir", classic).output
+    assert "preset lstm-alt (family lstm), corpus esac, vocabulary 231" in out
+    assert "| 1 | 5.7543 | 5.1000 |" in out
+
+
+def test_compare_with_history_only_says_so(tmp_path):
+    bare = _run_files(tmp_path / "bare", [{"epoch": 1, "loss": 0.05, "accuracy": 0.9,
+                                           "false_positives": 3.0, "false_negatives": 4.0}])
+    out = run("compare", "seed004", "--weights-dir", bare).output
+    first, second = out.splitlines()[:2]
+    assert first.startswith("reference: seed 004 piano-roll LSTM 512")
+    assert second == (f"ours: {bare} (history only: no bundle {bare / 'weights.json'}: its model, "
+                      "corpus and vocabulary are unknown)")
+    assert "| 1 | 0.0535 / 0.0500 |" in out
+
+
+def test_train_compare_with_another_family_is_refused_before_training(tmp_path):
+    weights = tmp_path / "w"
+    r = run("train", "--model", "melody-lstm", "--data", tmp_path / "nowhere", "--compare",
+            "seed004", "--weights-dir", weights, ok=False)
+    assert r.exit_code == 1 and "'melody-lstm' run (family folk-melody-lstm)" in r.output
+    assert not weights.exists()  # nothing trained, nothing to lose
 
 
 def test_default_corpus_is_built_when_midi_songs_is_empty(tmp_path, monkeypatch):
@@ -135,7 +186,9 @@ def test_default_corpus_is_built_when_midi_songs_is_empty(tmp_path, monkeypatch)
     monkeypatch.setattr(corpus, "KEYBOARD_PIECES", ())
     monkeypatch.chdir(tmp_path)
     (tmp_path / "midi_songs").mkdir()
-    path = corpus.ensure_corpus("midi_songs", "midi_songs", progress=False)
+    said = []
+    path = corpus.ensure_corpus("midi_songs", "midi_songs", progress=False, echo=said.append)
+    assert said == ["midi_songs/ holds no MIDI: building the default corpus there (once)"]
     files = sorted(p.name for p in path.iterdir())
     assert len(files) == 2 and all(f.startswith("bach_bwv") and f.endswith(".mid") for f in files)
     from midigen_tf.data.notes import parse_midi_tokens

@@ -174,7 +174,7 @@ def test_model_contract(preset, maestro_dir, tmp_path):
 
 def test_callbacks_have_the_reports_schedule():
     config = registry.make_config("maestro-mlp")
-    stop, plateau = registry.extra_callbacks({**config, "monitor": "val_loss"})
+    stop, plateau = registry.pipeline(config["family"]).callbacks({**config, "monitor": "val_loss"})
     assert (stop.monitor, stop.patience) == ("val_loss", 15)
     assert (plateau.monitor, plateau.factor, plateau.patience) == ("val_loss", 0.5, 5)
     assert registry.make_config("maestro-regression")["patience"] == 10
@@ -255,6 +255,7 @@ def test_cli_train_then_generate(maestro_dir, tmp_path):
                                   "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert read_notes(out)["pitch"].min() >= 60 and read_notes(out)["pitch"].max() <= 71
+    assert "song.mid:\nSample\tActual Value\tPredicted Value\tMIDI\tMusical Note\nNote 1\t" in result.output
     samples, rate = audio.read_wav(out.with_suffix(".wav"))
     assert len(samples) == 7 * 22050 and rate == 44100
     assert out.with_suffix(".png").exists() and len(out.with_suffix(".csv").read_text().splitlines()) == 8

@@ -114,11 +114,13 @@ def test_build_model_names_layers_and_picks_the_loss():
 
 
 def test_comparison_table_puts_ours_beside_the_report():
+    from midigen_tf.references import seed004_table
+
     rows = [{"loss": 0.5, "accuracy": 0.9, "false_positives": 12.0, "false_negatives": 34.0}]
-    table = family.comparison_table(rows)
+    table = seed004_table(rows)
     assert "| 1 | 0.0535 / 0.5000 | 0.9823 / 0.9000 | 8513 / 12 | 109658 / 34 |" in table
     assert "| 20 | 0.0027 / - |" in table
-    assert family.comparison_table({"loss": [0.5]}).count("/ 0.5000") == 1
+    assert seed004_table({"loss": [0.5]}).count("/ 0.5000") == 1
 
 
 # --- generation ------------------------------------------------------------------------------
@@ -221,6 +223,9 @@ def test_cli_trains_compares_and_generates(tmp_path, tiny_corpus):
         "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--compare", "seed004"])
     assert result.exit_code == 0, result.output
     assert "109658" in result.output  # the report's epoch-1 FN beside ours
+    assert "\nours: " + str(weights) + ": preset pianoroll-tiny (family pianoroll), corpus " \
+        + str(tiny_corpus) + ", vocabulary none (from this run)" in result.output
+    assert f"per-epoch table beside seed 004: {weights / 'pianoroll_epochs.md'}" in result.output
     table = (weights / "pianoroll_epochs.md").read_text()
     assert "## Validation" in table and "| 2 | 0.0380 / " in table
     out = tmp_path / "song.mid"

@@ -3,6 +3,7 @@ files, and --resume continues with optimizer state, epoch count and history."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -42,7 +43,9 @@ class InterruptAt(keras.callbacks.Callback):
 
 def test_ctrl_c_saves_then_resume_continues(tiny_corpus, tmp_path, monkeypatch):
     weights = tmp_path / "w"
-    monkeypatch.setattr(registry, "extra_callbacks", lambda config: [InterruptAt(1, 1)])
+    real = registry.pipeline
+    monkeypatch.setattr(registry, "pipeline", lambda family: dataclasses.replace(
+        real(family), callbacks=lambda config: [InterruptAt(1, 1)]))
     r = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--epochs", "3",
                                   "--weights-dir", str(weights), *TINY])
     assert r.exit_code == 130, r.output
@@ -54,7 +57,7 @@ def test_ctrl_c_saves_then_resume_continues(tiny_corpus, tmp_path, monkeypatch):
     steps = int(saved.optimizer.iterations.numpy())
     assert steps > 0  # the optimizer state went into last.keras (mid-epoch 2: one epoch + 2 steps)
 
-    monkeypatch.setattr(registry, "extra_callbacks", lambda config: [])
+    monkeypatch.setattr(registry, "pipeline", real)
     r = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--resume",
                                   "--weights-dir", str(weights), "--no-cache", "--jobs", "1"])
     assert r.exit_code == 0, r.output

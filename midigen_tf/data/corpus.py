@@ -15,6 +15,7 @@ from pathlib import Path
 from midigen_tf.data.files import find_files
 from midigen_tf.errors import MidigenError
 
+DEFAULT_DATA = "midi_songs"  # the --data default: the report's folder, filled when empty
 N_CHORALES = 80
 KEYBOARD_PIECES = (
     "beach/prayer_of_a_tired_child.musicxml",
@@ -61,8 +62,14 @@ def write_piano_midi(source: str, target: str) -> str:
     return target
 
 
-def build_default_corpus(target_dir: str | os.PathLike, jobs: int = 0, progress: bool = True) -> list[Path]:
-    """Write the default corpus into ``target_dir`` (skipping files already there)."""
+def _silent(message: str) -> None:
+    pass
+
+
+def build_default_corpus(target_dir: str | os.PathLike, jobs: int = 0, progress: bool = True,
+                         echo=_silent) -> list[Path]:
+    """Write the default corpus into ``target_dir`` (skipping files already there); a piece
+    that fails is reported through ``echo`` and left out."""
     from tqdm.auto import tqdm
 
     target_dir = Path(target_dir)
@@ -78,21 +85,21 @@ def build_default_corpus(target_dir: str | os.PathLike, jobs: int = 0, progress:
                 try:
                     fut.result()
                 except Exception as err:  # a corpus file that fails is reported, not fatal
-                    print(f"default corpus: skipped {source}: {type(err).__name__}: {err}")
+                    echo(f"default corpus: skipped {source}: {type(err).__name__}: {err}")
                 bar.update(1)
     return find_files(target_dir)
 
 
-def ensure_corpus(data_dir: str | os.PathLike, default_dir: str | os.PathLike = "midi_songs",
-                  progress: bool = True) -> Path:
+def ensure_corpus(data_dir: str | os.PathLike, default_dir: str | os.PathLike = DEFAULT_DATA,
+                  progress: bool = True, echo=_silent) -> Path:
     """``data_dir`` itself if it holds MIDI; the default corpus is built when it is the
     (empty) default folder; any other empty folder is an error."""
     data_dir = Path(data_dir)
     if data_dir.is_dir() and find_files(data_dir):
         return data_dir
     if data_dir.resolve() == Path(default_dir).resolve():
-        print(f"{data_dir}/ holds no MIDI: building the default corpus there (once)")
-        if not build_default_corpus(data_dir, progress=progress):
+        echo(f"{data_dir}/ holds no MIDI: building the default corpus there (once)")
+        if not build_default_corpus(data_dir, progress=progress, echo=echo):
             raise MidigenError("could not build the default corpus",
                                hint="check that music21 is installed with its corpus")
         return data_dir

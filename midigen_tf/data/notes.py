@@ -28,6 +28,12 @@ from midigen_tf.errors import MidigenError
 
 PART_MODES = ("all", "faithful")
 PARSER_VERSION = 1
+TOKENS_ARRAY = "tokens"  # the training token ids, saved beside the checkpoints as tokens.npy
+
+
+def vocabulary(notes: list[str]) -> list[str]:
+    """The report's vocabulary: ``sorted(set(notes))``."""
+    return sorted(set(notes))
 
 
 def tokens_of_stream(elements) -> list[str]:

@@ -5,7 +5,7 @@
     piano_roll_image(notes, "notes.png")                  # a NOTE_DTYPE note table
     piano_roll_image(roll, "roll.png", frame_seconds=0.1) # a (frames, 128 or 256) matrix
 
-or from a shell: ``python -m midigen_tf.io.images song.mid [-o song.png]``.
+or from a shell: ``midigen render song.mid --roll [song.png]``.
 Time runs left to right in seconds, pitch bottom to top with every C labelled (every few
 pitches when the range holds fewer than two Cs). Notes are bars
 at their exact times; a roll is drawn cell by cell, its onset half (columns 128..255) darker. Matplotlib's object API is
@@ -14,7 +14,6 @@ used (no pyplot state), so it is safe to call from anywhere.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -106,20 +105,3 @@ def piano_roll_image(source, path: str | os.PathLike, *, frame_seconds: float = 
     fig.tight_layout()
     return atomic.write_with(Path(path), lambda p: fig.savefig(p, format="png"))
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m midigen_tf.io.images",
-                                     description="Draw a MIDI file as a piano-roll PNG.")
-    parser.add_argument("midi", type=Path)
-    parser.add_argument("-o", "--output", type=Path, help="PNG path (default: beside the MIDI)")
-    args = parser.parse_args(argv)
-    try:
-        out = piano_roll_image(args.midi, args.output or args.midi.with_suffix(".png"),
-                               title=args.midi.name)
-    except MidigenError as err:
-        raise SystemExit(f"error: {err}") from None
-    print(out)
-
-
-if __name__ == "__main__":
-    main()

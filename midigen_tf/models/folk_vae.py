@@ -4,7 +4,7 @@
     z = mean + exp(log_var / 2) * eps   (the ``Reparameterize`` layer, which adds beta * KLD)
     decoder: fc3 relu -> fc4 relu -> dropout2 -> fc5 sigmoid -> reshape (window, vocabulary)
     loss: BCE (summed over the window) + beta * KLD; Xavier-uniform init;
-    Adam 0.005, learning rate x0.1 every 10 epochs.
+    Adam 0.005, learning rate x0.1 every 10 epochs (the pipeline's ``callbacks`` hook).
 
 The report gives no widths, latent size, dropout, batch or epochs: ours are 512/256, 64,
 0.2, 100 and 30 (so the step decay shows twice). Generation decodes samples of z (see the
@@ -12,8 +12,6 @@ folk pipeline); ``encoder``/``decoder`` rebuild both halves from the trained lay
 """
 
 from __future__ import annotations
-
-from functools import partial
 
 import keras
 
@@ -78,13 +76,3 @@ def decoder(model: keras.Model, config: dict) -> keras.Model:
     out = _decode(z, config, None, None, None, None, {n: model.get_layer(n) for n in names})
     return keras.Model(z, out, name="decoder")
 
-
-def _step_decay(epoch: int, lr: float, *, initial: float, factor: float, every: int) -> float:
-    return float(initial * factor ** (epoch // every))
-
-
-def callbacks(config: dict) -> list:
-    """The report's StepLR: learning rate x ``lr_decay`` every ``lr_decay_every`` epochs."""
-    schedule = partial(_step_decay, initial=float(config["learning_rate"]),
-                       factor=float(config["lr_decay"]), every=int(config["lr_decay_every"]))
-    return [keras.callbacks.LearningRateScheduler(schedule)]

@@ -1,5 +1,6 @@
-"""What the three MAESTRO families (seed 000) share: defaults, training callbacks, the optimiser,
-weight decay and the pitch one-hot layer (the trainer prints the parameter counts).
+"""What the three MAESTRO families (seed 000) share: defaults, the optimiser, weight decay and
+the pitch one-hot layer (the trainer prints the parameter counts; the report's early stopping
+and learning-rate schedule are the ``notetable`` pipeline's ``callbacks`` hook).
 
 The families themselves are ``maestro_pitch.py``, ``maestro_regression.py`` and
 ``maestro_mlp.py``; all three train on the ``notetable`` pipeline, whose input is a window of
@@ -113,17 +114,3 @@ class PitchOneHot(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "column": self.column, "depth": self.depth}
 
-
-def callbacks(config: dict[str, Any]) -> list:
-    """Early stopping and ReduceLROnPlateau on the validation loss, as the report's loop."""
-    monitor = config.get("monitor", "val_loss")
-    out: list = []
-    if int(config.get("patience") or 0) > 0:
-        out.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=int(config["patience"]), verbose=1,
-            restore_best_weights=bool(config.get("restore_best_weights"))))
-    if int(config.get("lr_patience") or 0) > 0:
-        out.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, factor=float(config["lr_factor"]),
-            patience=int(config["lr_patience"]), verbose=1))
-    return out

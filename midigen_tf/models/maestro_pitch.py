@@ -12,7 +12,6 @@ import keras
 
 from midigen_tf.errors import MidigenError
 from midigen_tf.models import maestro
-from midigen_tf.models.maestro import callbacks  # noqa: F401  (the registry looks it up here)
 
 FAMILY = "maestro-pitch"
 PIPELINE = maestro.PIPELINE

@@ -12,7 +12,6 @@ from __future__ import annotations
 import keras
 
 from midigen_tf.models import maestro
-from midigen_tf.models.maestro import callbacks  # noqa: F401  (the registry looks it up here)
 
 FAMILY = "maestro-regression"
 PIPELINE = maestro.PIPELINE

@@ -1,7 +1,8 @@
 """Piano-roll LSTM (seed 004): 50 frames of 256 bits in, the next frame out (multi-label).
 
 The report's table: binary cross-entropy, Adam, window 50 (5 s), hidden size 512, 160,000
-samples per epoch; loss, accuracy, false positives and false negatives reported per epoch.
+samples per epoch; loss, accuracy, false positives and false negatives reported per epoch
+(those figures: ``midigen_tf/references.py``).
 ``pos_weight`` > 1 is the report's to-do "a loss penalising false negatives": binary
 cross-entropy whose positive (note-on) terms weigh ``pos_weight`` times more.
 """
@@ -39,22 +40,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     "pianoroll-tiny": dict(_BASE, units=[32], samples_per_epoch=2048, val_samples=512,
                            epochs=2, batch_size=64),
 }
-
-# Seed 004's per-epoch table (training figures, 160,000 samples per epoch).
-REFERENCE_TABLE: list[dict[str, float]] = [
-    {"epoch": 1, "loss": 0.0535, "accuracy": 0.9823, "false_positives": 8513, "false_negatives": 109658},
-    {"epoch": 2, "loss": 0.0380, "accuracy": 0.9867, "false_positives": 27069, "false_negatives": 65661},
-    {"epoch": 3, "loss": 0.0380, "accuracy": 0.9867, "false_positives": 27069, "false_negatives": 65661},
-    {"epoch": 4, "loss": 0.0284, "accuracy": 0.9893, "false_positives": 23349, "false_negatives": 52003},
-    {"epoch": 5, "loss": 0.0231, "accuracy": 0.9914, "false_positives": 19882, "false_negatives": 43153},
-    {"epoch": 6, "loss": 0.0194, "accuracy": 0.9928, "false_positives": 14648, "false_negatives": 33459},
-    {"epoch": 7, "loss": 0.0145, "accuracy": 0.9951, "false_positives": 9852, "false_negatives": 23792},
-    {"epoch": 10, "loss": 0.0065, "accuracy": 0.9982, "false_positives": 3998, "false_negatives": 7885},
-    {"epoch": 14, "loss": 0.0036, "accuracy": 0.9989, "false_positives": 3079, "false_negatives": 4675},
-    {"epoch": 20, "loss": 0.0027, "accuracy": 0.9991, "false_positives": 2404, "false_negatives": 3526},
-]
-METRICS = ("loss", "accuracy", "false_positives", "false_negatives")
-
 
 @keras.saving.register_keras_serializable(package="midigen")
 class WeightedBinaryCrossentropy(keras.losses.Loss):
@@ -124,34 +109,3 @@ def lstm_layers(model: keras.Model) -> list[keras.layers.LSTM]:
         i += 1
     return layers
 
-
-def comparison_table(history, prefix: str = "") -> str:
-    """Our per-epoch figures beside seed 004's, as a Markdown table.
-
-    ``history`` is the trainer's rows (``[{"loss": ..., "false_negatives": ...}, ...]``, one per
-    epoch) or Keras' ``History.history`` (``{"loss": [...], ...}``); ``prefix="val_"`` compares
-    the validation figures instead.
-    """
-    if isinstance(history, dict):
-        ours = {m: list(history.get(prefix + m, [])) for m in METRICS}
-    else:
-        ours = {m: [row[prefix + m] for row in history if prefix + m in row] for m in METRICS}
-    reference = {row["epoch"]: row for row in REFERENCE_TABLE}
-    n = max([len(v) for v in ours.values()] + [max(reference)])
-    head = ("| epoch | loss (report / ours) | accuracy (report / ours) | FP (report / ours) "
-            "| FN (report / ours) |")
-    lines = [head, "|---:|---:|---:|---:|---:|"]
-    fmt = {"loss": "{:.4f}", "accuracy": "{:.4f}", "false_positives": "{:.0f}",
-           "false_negatives": "{:.0f}"}
-    for epoch in range(1, n + 1):
-        ref = reference.get(epoch)
-        have = any(len(ours[m]) >= epoch for m in METRICS)
-        if ref is None and not have:
-            continue
-        cells = []
-        for m in METRICS:
-            r = fmt[m].format(ref[m]) if ref else "-"
-            o = fmt[m].format(ours[m][epoch - 1]) if len(ours[m]) >= epoch else "-"
-            cells.append(f"{r} / {o}")
-        lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -1,5 +1,5 @@
 """Data pipelines: from a folder of music to training batches, and from a model back to music.
 
-Each module here defines ``prepare(config, source) -> Prepared`` and
-``generate(model, bundle, options) -> list[Path]``; see ``base.py``.
+Each module here ends with ``PIPELINE = Pipeline(name, prepare, generate, ...)``: the hooks the
+trainer and the CLI call, each with its default written in ``base.py``.
 """

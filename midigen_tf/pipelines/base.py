@@ -1,10 +1,15 @@
-"""The contract between the CLI / trainer and each data pipeline."""
+"""The contract between the CLI / trainer and each data pipeline: ``Pipeline`` and what its
+hooks take and give (``DataSource`` in, ``Prepared`` out; ``GenerateOptions`` in, files out)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+
+def silent(message: str) -> None:
+    """The default ``echo``: reports go nowhere (the CLI passes ``click.echo``)."""
 
 
 @dataclass
@@ -17,6 +22,7 @@ class DataSource:
     seed: int = 0
     jobs: int = 0  # parser processes; 0 = one per core
     options: dict[str, Any] = field(default_factory=dict)  # pipeline-specific, from the CLI
+    echo: Callable[[str], None] = silent  # where prepare reports (the CLI: click.echo)
 
 
 @dataclass
@@ -56,6 +62,7 @@ class GenerateOptions:
     num_outputs: int = 1
     engine: str = "windowed"  # "windowed" (faithful) or "stateful"
     extra: dict[str, Any] = field(default_factory=dict)
+    echo: Callable[[str], None] = silent  # where generate reports (the CLI: click.echo)
 
     def output_paths(self) -> list[Path]:
         """``out.mid`` for one piece; ``out-1.mid``, ``out-2.mid`` ... for several."""
@@ -63,3 +70,38 @@ class GenerateOptions:
         if self.num_outputs == 1:
             return [out]
         return [out.with_name(f"{out.stem}-{i + 1}{out.suffix}") for i in range(self.num_outputs)]
+
+
+def no_after_training(model, prepared: Prepared, weights_dir: Path, history: list[dict],
+                      echo: Callable[[str], None]) -> None:
+    """The default ``after_training``: nothing beyond what the trainer writes for every family."""
+
+
+def no_callbacks(config: dict[str, Any]) -> list:
+    """The default ``callbacks``: none beyond the trainer's own."""
+    return []
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Every hook a pipeline provides; a hook left out gets the default written here.
+
+    Each module in ``midigen_tf/pipelines`` ends with ``PIPELINE = Pipeline(...)``;
+    ``registry.pipeline(family)`` returns it. The trainer and the CLI call only these hooks.
+
+    * ``prepare(config, source: DataSource) -> Prepared``: the training (and validation) batches
+      and the config completed with data-derived values; reports through ``source.echo``.
+    * ``generate(model, bundle, options: GenerateOptions) -> list[Path]``: the files written.
+    * ``default_data``: the ``--data`` default. ``None``: a folder of MIDI files, ``midi_songs/``,
+      filled with the default corpus when empty (``data/corpus.ensure_corpus``).
+    * ``after_training(model, prepared, weights_dir, history_rows, echo) -> None``: what to
+      evaluate, write and report once training is done (chief worker only). Default: nothing.
+    * ``callbacks(config) -> list``: Keras callbacks added to the trainer's own. Default: none.
+    """
+
+    name: str
+    prepare: Callable[..., Prepared]
+    generate: Callable[..., list[Path]]
+    default_data: str | None = None
+    after_training: Callable[..., None] = no_after_training
+    callbacks: Callable[[dict[str, Any]], list] = no_callbacks

@@ -20,11 +20,11 @@ from midigen_tf.data.parallel import parse_files
 from midigen_tf.data.sequences import WindowDataset
 from midigen_tf.errors import MidigenError
 from midigen_tf.io import atomic
-from midigen_tf.pipelines.base import DataSource, GenerateOptions, Prepared
+from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 
 TRAIN_IDS = "folk_train_ids"
 PARSER_VERSION = 1
-DEFAULT_DATA = "esac"  # the CLI's --data default for folk models: the German ESAC tunes
+DEFAULT_DATA = "esac"  # the --data default for folk models: the German ESAC tunes in music21
 
 
 def one_hot(n_vocab: int):
@@ -125,7 +125,7 @@ def prepare(config: dict, source: DataSource) -> Prepared:
                     validation_steps=val_steps, samples=train.samples, report="\n".join(lines))
 
 
-def after_training(model, prepared: Prepared, weights_dir, history) -> None:
+def after_training(model, prepared: Prepared, weights_dir, history, echo) -> None:
     """``mapping.json`` (symbol -> id) beside the checkpoints, as the report's scripts."""
     mapping = {s: i for i, s in enumerate(prepared.vocab)}
     atomic.write_json(Path(weights_dir) / "mapping.json", mapping)
@@ -271,3 +271,23 @@ def write_melody(events, path: Path, png: bool = True) -> list[Path]:
     written = [write_stream(stream, path)]
     written += write_score(stream, path.with_suffix(""), png=png)
     return written
+
+
+def _step_decay(epoch: int, lr: float, *, initial: float, factor: float, every: int) -> float:
+    return float(initial * factor ** (epoch // every))
+
+
+def step_decay_callbacks(config: dict) -> list:
+    """The VAE report's StepLR: learning rate x ``lr_decay`` every ``lr_decay_every`` epochs
+    (for a config that has those settings; the other folk models have none)."""
+    import keras
+
+    if not config.get("lr_decay_every"):
+        return []
+    schedule = partial(_step_decay, initial=float(config["learning_rate"]),
+                       factor=float(config["lr_decay"]), every=int(config["lr_decay_every"]))
+    return [keras.callbacks.LearningRateScheduler(schedule)]
+
+
+PIPELINE = Pipeline(name="folk", prepare=prepare, generate=generate, default_data=DEFAULT_DATA,
+                    after_training=after_training, callbacks=step_decay_callbacks)

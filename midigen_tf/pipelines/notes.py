@@ -7,16 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from midigen_tf.data import notes as notes_lib
+from midigen_tf.data.notes import TOKENS_ARRAY, vocabulary
 from midigen_tf.data.sequences import split_indices, window_batches
 from midigen_tf.errors import MidigenError
 from midigen_tf.generate import generate_tokens, scalar_encoding
-from midigen_tf.pipelines.base import DataSource, GenerateOptions, Prepared
-
-TOKENS_ARRAY = "tokens"
-
-
-def vocabulary(notes: list[str]) -> list[str]:
-    return sorted(set(notes))
+from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 
 
 def prepare_from_tokens(config: dict, notes: list[str], source: DataSource, report: str = "") -> Prepared:
@@ -91,3 +86,6 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
         notes_lib.create_midi([vocab[i] for i in row], path, float(config.get("offset_step", 0.5)))
         paths.append(Path(path))
     return paths
+
+
+PIPELINE = Pipeline(name="notes", prepare=prepare, generate=generate)

@@ -26,7 +26,7 @@ from midigen_tf.data import notetable as nt
 from midigen_tf.errors import MidigenError
 from midigen_tf.io import atomic, audio, plots
 from midigen_tf.io.midi import note_table, read_notes, write_notes
-from midigen_tf.pipelines.base import DataSource, GenerateOptions, Prepared
+from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 from midigen_tf.sampling import check_options, choose
 
 SOUND_KEYS = ("generate_mode", "scale", "midi_low", "midi_high", "note_seconds", "sample_rate",
@@ -115,16 +115,16 @@ def regression_metrics(actual, predicted) -> dict[str, float]:
             "accuracy": float(np.mean(np.round(actual) == np.round(predicted)))}
 
 
-def after_training(model, prepared: NotetablePrepared, weights_dir, history) -> None:
-    """MAE / RMSE / rounded accuracy on the test split, printed and saved, and the
+def after_training(model, prepared: NotetablePrepared, weights_dir, history, echo) -> None:
+    """MAE / RMSE / rounded accuracy on the test split, reported and saved, and the
     actual-vs-predicted plot (the trainer itself draws loss.png for every family)."""
-    from midigen_tf.train import parameter_counts
+    from midigen_tf.models import parameter_counts
 
     weights_dir = Path(weights_dir)
     logs = plots.history_columns(history)
     test, config = prepared.test, prepared.config
     if test is None:
-        print("no test windows: test metrics skipped")
+        echo("no test windows: test metrics skipped")
         return
     cap = int(config.get("max_test_samples") or 0)
     targets = test.targets[:cap] if cap > 0 else test.targets
@@ -132,7 +132,7 @@ def after_training(model, prepared: NotetablePrepared, weights_dir, history) -> 
     metrics = regression_metrics(actual, predicted)
     trainable, frozen = parameter_counts(model)
     unit = "MIDI pitch" if nt.classifies(config) else config["target"]
-    print(f"test split ({len(actual):,} windows, {unit}):\n"
+    echo(f"test split ({len(actual):,} windows, {unit}):\n"
           f"Mean Absolute Error: {metrics['mae']:.4f}\n"
           f"Root Mean Squared Error: {metrics['rmse']:.4f}\nAccuracy: {metrics['accuracy']:.4f}")
     atomic.write_json(weights_dir / "test_metrics.json", {
@@ -141,7 +141,7 @@ def after_training(model, prepared: NotetablePrepared, weights_dir, history) -> 
         "epochs": len(logs.get("loss", []))})
     plots.plot_actual_vs_predicted(actual[:100], predicted[:100],
                                    weights_dir / "actual_vs_predicted.png", ylabel=unit)
-    print(f"test metrics: {weights_dir / 'test_metrics.json'}, plot: {weights_dir / 'actual_vs_predicted.png'}")
+    echo(f"test metrics: {weights_dir / 'test_metrics.json'}, plot: {weights_dir / 'actual_vs_predicted.png'}")
 
 
 # ----------------------------------------------------------------------------- generation
@@ -238,11 +238,11 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
                   for _ in paths]
     written: list[Path] = []
     for path, (actual, predicted) in zip(paths, pieces):
-        written += _to_sound(actual, predicted, Path(path), settings)
+        written += _to_sound(actual, predicted, Path(path), settings, options.echo)
     return written
 
 
-def _to_sound(actual, predicted, path: Path, s: dict[str, Any]) -> list[Path]:
+def _to_sound(actual, predicted, path: Path, s: dict[str, Any], echo) -> list[Path]:
     pitches = to_midi(predicted, s["scale"], int(s["midi_low"]), int(s["midi_high"]))
     names = [audio.note_name(p) for p in pitches]
     rows = ["Sample,Actual Value,Predicted Value,MIDI,Musical Note"]
@@ -251,7 +251,7 @@ def _to_sound(actual, predicted, path: Path, s: dict[str, Any]) -> list[Path]:
         rows.append(f"Note {i},{act},{pred:.4f},{pitch},{name}")
     midi_path = path if path.suffix.lower() in (".mid", ".midi") else path.with_suffix(".mid")
     more = [f"... ({len(rows) - 21} more in {midi_path.with_suffix('.csv').name})"] if len(rows) > 21 else []
-    print(f"{midi_path.name}:\n" + "\n".join(r.replace(",", "\t") for r in rows[:21] + more))
+    echo(f"{midi_path.name}:\n" + "\n".join(r.replace(",", "\t") for r in rows[:21] + more))
     starts = np.arange(len(pitches)) * float(s["note_seconds"])
     written = [write_notes(note_table(pitches, np.full(len(pitches), int(s["velocity"])), starts,
                                       starts + float(s["note_seconds"])), midi_path)]
@@ -264,3 +264,24 @@ def _to_sound(actual, predicted, path: Path, s: dict[str, Any]) -> list[Path]:
     if actual is not None:
         written.append(plots.plot_actual_vs_predicted(actual, predicted, midi_path.with_suffix(".png")))
     return written
+
+
+def callbacks(config: dict[str, Any]) -> list:
+    """Early stopping and ReduceLROnPlateau on the validation loss, as the report's loop."""
+    import keras
+
+    monitor = config.get("monitor", "val_loss")
+    out: list = []
+    if int(config.get("patience") or 0) > 0:
+        out.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=int(config["patience"]), verbose=1,
+            restore_best_weights=bool(config.get("restore_best_weights"))))
+    if int(config.get("lr_patience") or 0) > 0:
+        out.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, factor=float(config["lr_factor"]),
+            patience=int(config["lr_patience"]), verbose=1))
+    return out
+
+
+PIPELINE = Pipeline(name="notetable", prepare=prepare, generate=generate,
+                    after_training=after_training, callbacks=callbacks)

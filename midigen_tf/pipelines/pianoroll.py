@@ -32,7 +32,7 @@ from midigen_tf.data.pianoroll import (N_FEATURES, N_PITCHES, Corpus, RollWindow
 from midigen_tf.errors import MidigenError
 from midigen_tf.io import atomic
 from midigen_tf.io.midi import write_notes
-from midigen_tf.pipelines.base import DataSource, GenerateOptions, Prepared
+from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 
 PRIMERS = "pianoroll_primers"  # arrays name: a few corpus windows to start generation from
 N_PRIMERS = 64
@@ -77,9 +77,9 @@ def prepare(config: dict[str, Any], source: DataSource) -> Prepared:
         samples=train.samples, report="\n".join(lines))
 
 
-def after_training(model, prepared: Prepared, weights_dir, history) -> None:
+def after_training(model, prepared: Prepared, weights_dir, history, echo) -> None:
     """Write ``pianoroll_epochs.md``: our per-epoch figures beside the report's table."""
-    from midigen_tf.models.pianoroll import comparison_table
+    from midigen_tf.references import seed004_table as comparison_table
 
     hist = getattr(history, "history", history) or []
     parts = ["# Piano-roll LSTM: per-epoch figures beside seed 004", "",
@@ -91,7 +91,7 @@ def after_training(model, prepared: Prepared, weights_dir, history) -> None:
         parts += ["", "## Validation", "", comparison_table(hist, prefix="val_")]
     target = Path(weights_dir) / "pianoroll_epochs.md"
     atomic.write_text(target, "\n".join(parts) + "\n")
-    print(f"per-epoch table beside seed 004: {target}")
+    echo(f"per-epoch table beside seed 004: {target}")
 
 
 # --- generation -------------------------------------------------------------------------------
@@ -256,3 +256,7 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
             written.append(piano_roll_image(piece, Path(out).with_suffix(".png"), frame_seconds=fs,
                                             title=f"{Path(out).name}: {len(piece) * fs:.0f} s"))
     return written
+
+
+PIPELINE = Pipeline(name="pianoroll", prepare=prepare, generate=generate,
+                    after_training=after_training)

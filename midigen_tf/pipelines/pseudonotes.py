@@ -34,7 +34,7 @@ from midigen_tf.data.parallel import parse_files
 from midigen_tf.errors import MidigenError
 from midigen_tf.generate import autoregress, one_hot_encoding
 from midigen_tf.io.midi import read_notes, write_notes
-from midigen_tf.pipelines.base import DataSource, GenerateOptions, Prepared
+from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 
 TOKENS, BOUNDS = "pseudonotes", "pseudonote_bounds"  # arrays saved beside the checkpoints
 GENERATE_EXTRAS = ("reencode", "program")
@@ -226,3 +226,6 @@ def _primers(bundle, options: GenerateOptions, encoding: pn.Encoding, vocab_part
         starts, window = bounds[:-1], int(np.diff(bounds).min())
     chosen = starts[rng.integers(0, len(starts), options.num_outputs)]
     return ids[chosen[:, None] + np.arange(window)]
+
+
+PIPELINE = Pipeline(name="pseudonotes", prepare=prepare, generate=generate)
