@@ -67,20 +67,22 @@ def _last(probs):
     return probs[:, -1] if len(probs.shape) == 3 else probs
 
 
-def _why_not_stepwise(layer) -> tuple[str | None, bool]:
-    """Why ``layer`` cannot run one time step at a time (None: it can), and whether that
-    matters anywhere in the model (True) or only before the last recurrent layer."""
+def _why_not_stepwise(layer) -> tuple[str, str, bool] | None:
+    """None if ``layer`` can run one time step at a time; else ``(kind, why, anywhere)``:
+    ``anywhere`` is True when it matters wherever the layer sits (not only before the last
+    recurrent layer)."""
+    name = layer.name
     if isinstance(layer, keras.layers.Bidirectional):
-        return f"its layer {layer.name} is bidirectional: it reads time both ways", True
+        return "both", f"its layer {name} is bidirectional: it reads time both ways", True
     if "attention" in type(layer).__name__.lower():
-        return f"its layer {layer.name} attends over the whole window", True
+        return "attention", f"its layer {name} attends over the whole window", True
     if isinstance(layer, keras.layers.RNN):
-        return (f"its layer {layer.name} reads time backwards" if layer.go_backwards else None), True
+        return ("backwards", f"its layer {name} reads time backwards", True) if layer.go_backwards else None
     if isinstance(layer, POINTWISE) or getattr(layer, "acts_per_step", False):
-        return None, False
+        return None
     if isinstance(layer, keras.layers.Flatten):
-        return "it reads the whole window at once (Flatten): no recurrent state to carry", False
-    return f"its layer {layer.name} ({type(layer).__name__}) mixes time steps", False
+        return "flatten", "it reads the whole window at once (Flatten): no recurrent state to carry", False
+    return "mixes", f"its layer {name} ({type(layer).__name__}) mixes time steps", False
 
 
 def refuse(name: str, option: str, why: str, instead: str) -> MidigenError:
@@ -102,8 +104,11 @@ def recurrent_step(model, name: str | None = None) -> tuple[Callable, Callable, 
     chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     recurrent = [i for i, layer in enumerate(chain) if isinstance(layer, keras.layers.RNN)]
     last = recurrent[-1] if recurrent else len(chain)
-    problem = next((why for i, (why, anywhere) in enumerate(map(_why_not_stepwise, chain))
-                    if why and (anywhere or i < last)), None)
+    found = [f for i, f in enumerate(map(_why_not_stepwise, chain)) if f and (f[2] or i < last)]
+    kinds: dict[str, str] = {}  # one layer per kind; what reads time both ways / attends first
+    for kind, why, _ in sorted(found, key=lambda f: not f[2]):
+        kinds.setdefault(kind, why)
+    problem = ", and ".join(list(kinds.values())[:2]) or None
     if problem is None and not recurrent:
         problem = "it has no recurrent layer whose state could be carried"
     if problem is None:

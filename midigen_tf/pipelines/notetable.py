@@ -233,15 +233,20 @@ def _autoregress(model, notes, config, options, rng, count: int) -> np.ndarray:
     return np.stack(pick.values, axis=1).astype(np.float64)
 
 
-def _refusal(config: dict[str, Any], mode: str, options: GenerateOptions) -> MidigenError | None:
-    """What this model cannot do in ``mode`` (one line), or None."""
-    from midigen_tf.generate import refuse
+def _refusal(model, config: dict[str, Any], mode: str, options: GenerateOptions) -> MidigenError | None:
+    """What this model cannot do in ``mode`` (one line), or None; the engine comes first."""
+    from midigen_tf.generate import recurrent_step, refuse
 
     name = config["preset"]
     if mode == "test" and options.engine == "stateful":
         return refuse(name, "generate with --engine stateful in -O mode=test", "each test window "
                       "is predicted from the real notes, so no state runs from note to note",
                       "-O mode=autoregressive or --engine windowed")
+    if options.engine == "stateful":
+        try:
+            recurrent_step(model, name)
+        except MidigenError as err:
+            return err
     sampling = [f for f, v in (("--temperature", options.temperature), ("--top-k", options.top_k),
                                ("--top-p", options.top_p)) if v is not None]
     if sampling and not nt.classifies(config):
@@ -259,7 +264,7 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     WAV (and MP3 with ffmpeg). Returns every file written."""
     config = bundle.config
     settings = _sound_settings(config, options.extra)
-    refusal = _refusal(config, settings["generate_mode"], options)
+    refusal = _refusal(model, config, settings["generate_mode"], options)
     if refusal:
         raise refusal
     notes, labels = _load_primer(bundle, options)
