@@ -170,13 +170,11 @@ def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, nu
     from midigen_tf.loading import load_for_generation
     from midigen_tf.pipelines.base import GenerateOptions
 
-    if n < 1:
-        raise MidigenError(f"-n {n}: the number of events must be at least 1", hint="e.g. -n 500")
-    model, bundle, pipeline = load_for_generation(weights, notes_file=notes_file, preset=preset)
     options = GenerateOptions(n=n, output=Path(output), seed=seed, temperature=temperature,
                               top_k=top_k, top_p=top_p, primer=Path(primer) if primer else None,
                               num_outputs=num_outputs, engine=engine,
                               extra=config_lib.parse_assignments(extra, "-O"), echo=click.echo)
+    model, bundle, pipeline = load_for_generation(weights, notes_file=notes_file, preset=preset)
     paths = pipeline.generate(model, bundle, options)
     for path in paths:
         click.echo(f"wrote {path}")

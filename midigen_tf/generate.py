@@ -1,19 +1,21 @@
-"""The generation engines shared by every recurrent next-token model.
+"""The one generation engine shared by every next-step model.
 
 * ``windowed`` -- the reports' semantics: the model reads a fresh window each step (every
-  recurrent state starts from zero) and the window slides by one. Same tokens as the naive
+  recurrent state starts from zero) and the window slides by one. Same steps as the naive
   ``model.predict`` loop, without its per-call set-up: the model call is traced once.
 * ``stateful`` -- the trained layers' cells (``layer.cell``) carry the recurrent state
-  forward: the start window is read once, then one step per note (about ``L`` times less
-  work). Its first ``L`` notes equal a full-history recompute; it remembers more than ``L``
-  notes after that, so later notes may differ from ``windowed``.
+  forward: the start window is read once, then one step per event (about ``L`` times less
+  work). Its first ``L`` events equal a full-history recompute; it remembers more than ``L``
+  events after that, so later ones may differ from ``windowed``.
 
-With argmax (the reports) the whole loop runs inside one traced function, in chunks of
-``CHUNK`` notes (for the progress bar). With temperature / top-k / top-p each step is traced
-once and ``sampling.choose`` picks in numpy. K start windows are K pieces generated together.
-
-``encode(ids) -> model input`` turns int token ids ``(K, T)`` into the model's input
-``(K, T, ...)``; it is traced, so write it with ``keras.ops`` (see ``scalar_encoding``).
+A *step* is what the model reads per time step: a token id (classic, folk, seq2seq), a frame
+(piano roll) or a feature row (MAESTRO). ``encode(steps (K, T, ...)) -> model input`` is
+traced, so write it with ``keras.ops`` (see ``scalar_encoding``). ``generate_steps`` is the
+one loop: K start windows are K pieces generated together; the pipeline's ``pick(probs) ->
+steps`` chooses each next step (sampling, threshold, regression value ...). With ``pick=None``
+(argmax of token ids, the reports) the whole loop runs inside one traced function, in chunks
+of ``CHUNK`` steps (for the progress bar). Seq2seq plugs its own stepper into the same loop
+(``steppers.EncoderDecoderStepper``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import keras
 import numpy as np
 
 from midigen_tf.errors import MidigenError
-from midigen_tf.sampling import check_options, choose
+from midigen_tf.sampling import choose
 
 ENGINES = ("windowed", "stateful")
 CHUNK = 64
-# Layers that act on each time step on its own: safe to run one step at a time.
+# Layers that act on each time step on its own: safe to run one step at a time. A custom layer
+# says so with a class attribute ``acts_per_step = True``.
 POINTWISE = (keras.layers.Dense, keras.layers.Dropout, keras.layers.Activation,
              keras.layers.BatchNormalization, keras.layers.LayerNormalization,
              keras.layers.Embedding, keras.layers.ReLU, keras.layers.LeakyReLU,
@@ -46,9 +49,9 @@ def one_hot_encoding(n_vocab: int) -> Callable:
     return lambda ids: keras.ops.one_hot(keras.ops.cast(ids, "int32"), n_vocab)
 
 
-def check_engine(engine: str) -> None:
-    if engine not in ENGINES:
-        raise MidigenError(f"unknown engine {engine!r}", hint=f"use one of {', '.join(ENGINES)}")
+def float_encoding(steps):
+    """Frames or feature rows as they are, in float32 (piano roll, MAESTRO)."""
+    return keras.ops.cast(steps, "float32")
 
 
 def compiled_call(model) -> Callable[[np.ndarray], np.ndarray]:
@@ -64,7 +67,30 @@ def _last(probs):
     return probs[:, -1] if len(probs.shape) == 3 else probs
 
 
-def recurrent_step(model) -> tuple[Callable, Callable, Callable]:
+def _why_not_stepwise(layer) -> tuple[str, str, bool] | None:
+    """None if ``layer`` can run one time step at a time; else ``(kind, why, anywhere)``:
+    ``anywhere`` is True when it matters wherever the layer sits (not only before the last
+    recurrent layer)."""
+    name = layer.name
+    if isinstance(layer, keras.layers.Bidirectional):
+        return "both", f"its layer {name} is bidirectional: it reads time both ways", True
+    if "attention" in type(layer).__name__.lower():
+        return "attention", f"its layer {name} attends over the whole window", True
+    if isinstance(layer, keras.layers.RNN):
+        return ("backwards", f"its layer {name} reads time backwards", True) if layer.go_backwards else None
+    if isinstance(layer, POINTWISE) or getattr(layer, "acts_per_step", False):
+        return None
+    if isinstance(layer, keras.layers.Flatten):
+        return "flatten", "it reads the whole window at once (Flatten): no recurrent state to carry", False
+    return "mixes", f"its layer {name} ({type(layer).__name__}) mixes time steps", False
+
+
+def refuse(name: str, option: str, why: str, instead: str) -> MidigenError:
+    """The one-line refusal of an option a model cannot do."""
+    return MidigenError(f"{name} cannot {option}: {why}; use {instead}")
+
+
+def recurrent_step(model, name: str | None = None) -> tuple[Callable, Callable, Callable]:
     """``(step, head, zeros)`` over the model's own layers: ``step(x, states) -> (features,
     states)`` advances every recurrent layer one time step (``x``: encoded input ``(K, 1, F)``);
     ``head(features)`` applies the layers after the last recurrent one (the probabilities);
@@ -72,27 +98,29 @@ def recurrent_step(model) -> tuple[Callable, Callable, Callable]:
 
     The model must be a chain of layers in which every layer before the last recurrent one
     acts on each time step separately (Dense, Dropout, BatchNormalization, Embedding ...).
+    Otherwise a one-line ``MidigenError`` names the model and why.
     """
+    name = name or model.name
     chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     recurrent = [i for i, layer in enumerate(chain) if isinstance(layer, keras.layers.RNN)]
-    if not recurrent:
-        raise MidigenError(f"the stateful engine needs recurrent layers; {model.name} has none",
-                           hint="use --engine windowed")
-    for i, layer in enumerate(chain):
-        problem = None
-        if i and layer.input is not chain[i - 1].output:
-            problem = "the model is not a simple stack of layers"
-        elif isinstance(layer, keras.layers.RNN) and layer.go_backwards:
-            problem = f"layer {layer.name} reads time backwards"
-        elif i < recurrent[-1] and not isinstance(layer, (keras.layers.RNN, *POINTWISE)):
-            problem = f"layer {layer.name} ({type(layer).__name__}) mixes time steps"
-        if problem:
-            raise MidigenError(f"the stateful engine cannot run {model.name}: {problem}",
-                               hint="use --engine windowed")
+    last = recurrent[-1] if recurrent else len(chain)
+    found = [f for i, f in enumerate(map(_why_not_stepwise, chain)) if f and (f[2] or i < last)]
+    kinds: dict[str, str] = {}  # one layer per kind; what reads time both ways / attends first
+    for kind, why, _ in sorted(found, key=lambda f: not f[2]):
+        kinds.setdefault(kind, why)
+    problem = ", and ".join(list(kinds.values())[:2]) or None
+    if problem is None and not recurrent:
+        problem = "it has no recurrent layer whose state could be carried"
+    if problem is None:
+        broken = [layer.name for i, layer in enumerate(chain)
+                  if i and layer.input is not chain[i - 1].output]
+        problem = f"it is not a simple stack of layers (at {broken[0]})" if broken else None
+    if problem:
+        raise refuse(name, "generate with --engine stateful", problem, "--engine windowed")
 
     def step(x, states):
         new, k = [], 0
-        for layer in chain[:recurrent[-1] + 1]:
+        for layer in chain[:last + 1]:
             if isinstance(layer, keras.layers.RNN):
                 h, state = layer.cell(x[:, 0], states[k], training=False)
                 new.append(state)
@@ -103,7 +131,7 @@ def recurrent_step(model) -> tuple[Callable, Callable, Callable]:
         return x, new
 
     def head(x):
-        for layer in chain[recurrent[-1] + 1:]:
+        for layer in chain[last + 1:]:
             x = layer(x, training=False)
         return _last(x)
 
@@ -113,31 +141,73 @@ def recurrent_step(model) -> tuple[Callable, Callable, Callable]:
     return step, head, zeros
 
 
-class Engine:
-    """Traced ``start`` / ``push`` / ``run`` for one model, encoding and engine.
+class Stepper:
+    """Traced ``start`` / ``push`` / ``run_argmax`` around ``start(window) -> state`` and
+    ``advance(state, steps) -> state``, where a state is ``(probs, memory)``: the model's
+    output for the next step (K, ...) and what the stepper carries."""
 
-    A *state* is ``(probs, memory)``: the next-token probabilities (K, V) and what the engine
-    carries. ``windowed`` runs one of two ways, with the same maths:
+    dtype = "int64"
 
-    * ``pipelined`` (any model ``recurrent_step`` accepts): ``L`` staggered copies of the
-      recurrent state per piece, each started from zero at a later token; every new token
-      advances all of them in one batched step, and the copy that has read exactly the last
-      ``L`` tokens gives the prediction, then restarts from zero. Each prediction is still a
-      fresh zero-state pass over its own window, but the work is one ``(K*L)``-row matrix
-      product per layer and note instead of ``L`` one-row products in sequence.
-    * ``full``: ``model(window)`` per note (any model at all).
-
-    ``stateful`` carries one state per piece: one step per note.
-    """
-
-    def __init__(self, model, encode: Callable, engine: str = "windowed", pipelined: bool | None = None):
+    def _trace(self, start: Callable, advance: Callable) -> None:
         import tensorflow as tf
 
-        check_engine(engine)
-        self.engine = engine
+        def run(state, n):  # argmax of token ids, every step inside the graph
+            out = tf.TensorArray(tf.int64, size=n)
+            for i in tf.range(n):
+                ids = tf.argmax(state[0], axis=-1)
+                out = out.write(i, ids)
+                state = advance(state, ids)
+            return tf.transpose(out.stack()), state
+
+        self._start = tf.function(start, reduce_retracing=True)
+        self._advance = tf.function(advance, reduce_retracing=True)
+        self._run = tf.function(run, reduce_retracing=True)
+
+    def _tensor(self, x):
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(np.asarray(x, dtype=self.dtype))
+
+    def start(self, windows: np.ndarray):
+        return self._start(self._tensor(windows))
+
+    def push(self, state, steps: np.ndarray):
+        return self._advance(state, self._tensor(steps))
+
+    def run_argmax(self, state, n: int):
+        import tensorflow as tf
+
+        ids, state = self._run(state, tf.constant(n, tf.int32))
+        return ids.numpy(), state
+
+
+class Engine(Stepper):
+    """The stepper of one next-step model, encoding and engine.
+
+    ``windowed`` runs one of two ways, with the same maths:
+
+    * ``pipelined`` (any model ``recurrent_step`` accepts): ``L`` staggered copies of the
+      recurrent state per piece, each started from zero at a later step; every new step
+      advances all of them in one batched step, and the copy that has read exactly the last
+      ``L`` steps gives the prediction, then restarts from zero. Each prediction is still a
+      fresh zero-state pass over its own window, but the work is one ``(K*L)``-row matrix
+      product per layer and step instead of ``L`` one-row products in sequence.
+    * ``full``: ``model(window)`` per step (any model at all).
+
+    ``stateful`` carries one state per piece: one step per event. ``dtype`` is the steps'
+    (int64 token ids; float32 frames or feature rows); ``name`` names the model in refusals.
+    """
+
+    def __init__(self, model, encode: Callable, engine: str = "windowed",
+                 pipelined: bool | None = None, dtype: str = "int64", name: str | None = None):
+        import tensorflow as tf
+
+        if engine not in ENGINES:  # users' options are checked by GenerateOptions
+            raise ValueError(f"engine {engine!r} is not one of {ENGINES}")
+        self.engine, self.dtype = engine, dtype
         if engine == "windowed" and pipelined is not False:
             try:
-                step, head, zeros = recurrent_step(model)
+                step, head, zeros = recurrent_step(model, name)
             except MidigenError:
                 if pipelined:
                     raise
@@ -145,18 +215,17 @@ class Engine:
             self.mode = "pipelined" if step is not None else "full"
         else:
             self.mode = "full" if engine == "windowed" else "stateful"
-            step, head, zeros = recurrent_step(model) if engine == "stateful" else (None,) * 3
+            step, head, zeros = recurrent_step(model, name) if engine == "stateful" else (None,) * 3
 
         if self.mode == "full":
             def start(window):
                 return _last(model(encode(window), training=False)), window
 
             def advance(state, ids):
-                window = tf.concat([state[1][:, 1:], ids[:, None]], axis=1)
-                return start(window)
+                return start(tf.concat([state[1][:, 1:], ids[:, None]], axis=1))
         elif self.mode == "pipelined":
             def pipe(states, q, length, ids):
-                """Every copy reads token ``q``; copy ``q % L`` starts there from zero."""
+                """Every copy reads step ``q``; copy ``q % L`` starts there from zero."""
                 k = tf.shape(ids)[0]
                 x = tf.tile(encode(ids[:, None]), [length, 1, 1])  # row = copy * K + piece
                 keep = tf.repeat(tf.cast(tf.not_equal(tf.range(length), q % length), x.dtype), k)
@@ -173,13 +242,11 @@ class Engine:
                 return head(out), memory
 
             def advance(state, ids):
-                states, q, length = state[1]
-                out, memory = pipe(states, q, length, ids)
+                out, memory = pipe(*state[1], ids)
                 return head(out), memory
         else:
             def start(window):
-                k = tf.shape(window)[0]
-                out, states = step(encode(window[:, :1]), zeros(k))
+                out, states = step(encode(window[:, :1]), zeros(tf.shape(window)[0]))
                 for t in tf.range(1, tf.shape(window)[1]):
                     out, states = step(encode(window[:, t:t + 1]), states)
                 return head(out), states
@@ -188,33 +255,46 @@ class Engine:
                 out, states = step(encode(ids[:, None]), state[1])
                 return head(out), states
 
-        def run(state, n):
-            out = tf.TensorArray(tf.int64, size=n)
-            for i in tf.range(n):
-                ids = tf.argmax(state[0], axis=-1)
-                out = out.write(i, ids)
-                state = advance(state, ids)
-            return tf.transpose(out.stack()), state
+        self._trace(start, advance)
 
-        self._start = tf.function(start, reduce_retracing=True)
-        self._advance = tf.function(advance, reduce_retracing=True)
-        self._run = tf.function(run, reduce_retracing=True)
 
-    def start(self, windows: np.ndarray):
-        import tensorflow as tf
+def generate_steps(runner: Stepper, windows: np.ndarray, n: int,
+                   pick: Callable[[np.ndarray], np.ndarray] | None = None,
+                   progress: bool = False, unit: str = "note") -> np.ndarray:
+    """The one generation loop: ``n`` steps after each start window (K, L, ...) -> (K, n, ...).
 
-        return self._start(tf.convert_to_tensor(np.asarray(windows, dtype=np.int64)))
+    ``pick(probs (K, ...)) -> steps (K, ...)`` chooses each next step from the model's output
+    (numpy); it may end the loop early by setting ``pick.finished``. ``pick=None``: argmax of
+    token ids, traced in chunks.
+    """
+    from tqdm.auto import tqdm
 
-    def push(self, state, ids: np.ndarray):
-        import tensorflow as tf
+    state = runner.start(windows)
+    parts: list[np.ndarray] = []
+    with tqdm(total=n, desc="generating", unit=unit, disable=None if progress else True) as bar:
+        done = 0
+        while done < n:
+            if pick is None:
+                size = min(CHUNK, n - done)
+                ids, state = runner.run_argmax(state, size)
+                parts.append(ids)
+            else:
+                size = 1
+                parts.append(np.asarray(pick(np.asarray(state[0])))[:, None])
+                if getattr(pick, "finished", False):
+                    break
+                if done + 1 < n:
+                    state = runner.push(state, parts[-1][:, 0])
+            done += size
+            bar.update(size)
+    return np.concatenate(parts, axis=1)
 
-        return self._advance(state, tf.convert_to_tensor(np.asarray(ids, dtype=np.int64)))
 
-    def run_argmax(self, state, n: int):
-        import tensorflow as tf
-
-        ids, state = self._run(state, tf.constant(n, tf.int32))
-        return ids.numpy(), state
+def sampler(rng: np.random.Generator, temperature=None, top_k=None, top_p=None):
+    """``pick`` for a softmax: ``None`` (traced argmax) or ``sampling.choose``."""
+    if temperature is None and top_k is None and top_p is None:
+        return None
+    return lambda probs: choose(probs, rng, temperature, top_k, top_p)
 
 
 def generate_tokens(model, windows: np.ndarray, n: int, encode: Callable,
@@ -223,50 +303,9 @@ def generate_tokens(model, windows: np.ndarray, n: int, encode: Callable,
                     runner: Engine | None = None) -> np.ndarray:
     """Generate ``n`` token ids after each row of ``windows`` (K, L) with ``model``; (K, n).
 
-    ``runner`` reuses an ``Engine`` (traced once) across calls.
+    ``runner`` reuses an ``Engine`` (traced once) across calls. Options are checked once, by
+    ``pipelines.base.GenerateOptions``.
     """
-    if n < 1:
-        raise MidigenError(f"-n {n}: the number of notes to generate must be at least 1")
-    check_engine(engine)
-    check_options(temperature, top_k, top_p)
-    from tqdm.auto import tqdm
-
     runner = runner or Engine(model, encode, engine)
-    rng = rng or np.random.default_rng()
-    state = runner.start(windows)
-    out = np.empty((len(windows), n), dtype=np.int64)
-    argmax = temperature is None and top_k is None and top_p is None
-    with tqdm(total=n, desc="generating", unit="note", disable=None if progress else True) as bar:
-        done = 0
-        while done < n:
-            if argmax:
-                size = min(CHUNK, n - done)
-                out[:, done:done + size], state = runner.run_argmax(state, size)
-            else:
-                size = 1
-                out[:, done] = choose(state[0].numpy(), rng, temperature, top_k, top_p)
-                if done + 1 < n:
-                    state = runner.push(state, out[:, done])
-            done += size
-            bar.update(size)
-    return out
-
-
-def autoregress(predict: Callable[[np.ndarray], np.ndarray], windows: np.ndarray, n: int,
-                rng: np.random.Generator, temperature=None, top_k=None, top_p=None,
-                engine: str = "windowed", progress: bool = False) -> np.ndarray:
-    """The plain windowed loop over any ``predict(windows (K, L)) -> (K, V)`` callable."""
-    if n < 1:
-        raise MidigenError(f"-n {n}: the number of notes to generate must be at least 1")
-    if engine != "windowed":
-        raise MidigenError(f"engine {engine!r} needs the model itself: use generate_tokens")
-    check_options(temperature, top_k, top_p)
-    from tqdm.auto import tqdm
-
-    window = np.array(windows, dtype=np.int64, copy=True)
-    out = np.empty((window.shape[0], n), dtype=np.int64)
-    for step in tqdm(range(n), desc="generating", unit="note", disable=None if progress else True):
-        nxt = choose(predict(window), rng, temperature, top_k, top_p)
-        out[:, step] = nxt
-        window = np.concatenate([window[:, 1:], nxt[:, None]], axis=1)
-    return out
+    pick = sampler(rng or np.random.default_rng(), temperature, top_k, top_p)
+    return generate_steps(runner, windows, n, pick, progress).astype(np.int64)

@@ -159,11 +159,19 @@ def test_stateful_refuses_models_it_cannot_step():
         Engine(conv, one_hot_encoding(3), "stateful")
 
 
-def test_bad_engine_and_length_are_user_errors(model, windows):
-    with pytest.raises(MidigenError, match="unknown engine"):
-        generate_tokens(model, windows, 3, scalar_encoding(V), engine="fast")
-    with pytest.raises(MidigenError, match="at least 1"):
-        generate_tokens(model, windows, 0, scalar_encoding(V))
+@pytest.mark.parametrize("options, message", [
+    ({"engine": "fast"}, "unknown engine"), ({"n": 0}, "-n 0: .* at least 1"),
+    ({"num_outputs": 0}, "--num-outputs 0"), ({"temperature": 0.0}, "--temperature 0.0"),
+    ({"top_k": 0}, "--top-k 0"), ({"top_p": 1.5}, r"--top-p 1.5 must be in \(0, 1\]"),
+    ({"top_p": 0.0}, "--top-p 0.0")])
+def test_generation_options_are_checked_once_where_they_are_built(options, message):
+    from midigen_tf.pipelines.base import GenerateOptions
+
+    with pytest.raises(MidigenError, match=message):
+        GenerateOptions(**options)
+    edge = GenerateOptions(n=1, num_outputs=1, temperature=0.01, top_k=1, top_p=1.0,
+                           engine="stateful")  # the boundaries themselves are fine
+    assert edge.output_paths() == [edge.output]
 
 
 def test_unrolled_model_computes_the_same_function(model):

@@ -11,6 +11,7 @@ import pytest
 from midigen_tf import registry
 from midigen_tf.data import folk
 from midigen_tf.errors import MidigenError
+from midigen_tf.generate import generate_steps
 from midigen_tf.pipelines import folk as pipeline
 from midigen_tf.pipelines.base import DataSource, GenerateOptions
 
@@ -193,9 +194,10 @@ def test_generation_stops_at_delimiter_and_writes_score(tmp_path):
             return self.start(np.concatenate([state[1][:, 1:], ids[:, None]], axis=1))
 
     windows = np.full((2, 4), index["/"])
-    rows = pipeline._next_symbol_steps(SlidingEngine(), windows, 10, index, np.random.default_rng(0),
-                                       {"temperature": None, "top_k": None, "top_p": None},
-                                       seeded=False)
+    pick = pipeline.MelodyPick(index, np.random.default_rng(0),
+                               {"temperature": None, "top_k": None, "top_p": None}, False, 2)
+    rows = generate_steps(SlidingEngine(), windows, 10, pick)
+    assert pick.finished and rows.shape == (2, 2)  # the loop ends when every row has ended
     melodies = [folk.decode([mapping[i] for i in r]) for r in rows]
     assert melodies == [[(60, 0.25)], [(60, 0.25)]]
     files = pipeline.write_melody([(60, 1.0), (-1, 0.5), (67, 0.5)], tmp_path / "m.mid", png=True)

@@ -177,10 +177,9 @@ def test_stateful_engine_predicts_what_the_window_predicts(tiny_bundle):
     config, _ = tiny_bundle
     model = family.build_model(tiny_config(units=[8, 6]))
     window = (np.random.default_rng(2).random((3, 10, 256)) < 0.1).astype(np.float32)
-    step, zeros = pipeline._step_function(model)
-    states = zeros(3)
-    for t in range(10):
-        probs, states = step(window[:, t], states)
+    from midigen_tf.generate import Engine, float_encoding
+
+    probs = Engine(model, float_encoding, "stateful", dtype="float32").start(window)[0]
     np.testing.assert_allclose(probs, model.predict_on_batch(window), atol=1e-5)
 
 

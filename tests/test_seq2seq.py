@@ -16,6 +16,7 @@ from midigen_tf.errors import MidigenError
 from midigen_tf.io.midi import note_table, read_notes, write_notes
 from midigen_tf.models import seq2seq
 from midigen_tf.pipelines import pseudonotes as pipeline
+from midigen_tf.steppers import EncoderDecoderStepper
 from midigen_tf.pipelines.base import DataSource, GenerateOptions
 
 TINY = {"units": [12, 12], "input_length": 6, "output_length": 4, "window_stride": 1,
@@ -207,10 +208,13 @@ def test_generate_from_a_primer_with_argmax_and_stateful_engine(prepared, tiny_c
         for engine in ("windowed", "stateful")]
     assert all(0 < len(read_notes(p)) <= 12 for p in runs)
     encoder, decoder = seq2seq.inference_models(model)
-    steps = pipeline.EncoderDecoderSteps(encoder, decoder, period=4)
-    window = np.zeros((2, 6), dtype=np.int64)
-    probs = [steps(window) for _ in range(5)]
-    assert probs[0].shape == (2, prepared.config["n_vocab"]) and steps.calls == 5
+    steps = EncoderDecoderStepper(encoder, decoder, period=4)
+    state = steps.start(np.zeros((2, 6), dtype=np.int64))
+    probs = [np.asarray(state[0])]
+    for _ in range(4):
+        state = steps.push(state, np.zeros(2, dtype=np.int64))
+        probs.append(np.asarray(state[0]))
+    assert probs[0].shape == (2, prepared.config["n_vocab"]) and int(state[1][2]) == 5
     np.testing.assert_allclose(probs[0].sum(-1), 1.0, rtol=1e-5)
     assert not np.allclose(probs[0], probs[1])  # the decoder state moves on between calls
     with pytest.raises(MidigenError, match="unknown generation option"):

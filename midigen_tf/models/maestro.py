@@ -97,6 +97,8 @@ class PitchOneHot(keras.layers.Layer):
     """Replace the normalised pitch column (``pitch / 127``) of a note window by its 128-way
     one-hot code, keeping the other feature columns: the report's ``input_size = 128``."""
 
+    acts_per_step = True  # each time step on its own: the stateful engine may step through it
+
     def __init__(self, column: int = 0, depth: int = 128, **kwargs):
         super().__init__(**kwargs)
         self.column = int(column)

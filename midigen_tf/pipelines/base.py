@@ -64,6 +64,21 @@ class GenerateOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     echo: Callable[[str], None] = silent  # where generate reports (the CLI: click.echo)
 
+    def __post_init__(self) -> None:
+        """The one check of the shared options (the CLI, the app and tests all build these)."""
+        from midigen_tf.errors import MidigenError
+        from midigen_tf.generate import ENGINES
+        from midigen_tf.sampling import check_options
+
+        if self.n < 1:
+            raise MidigenError(f"-n {self.n}: the number of events to generate must be at least 1",
+                               hint="e.g. -n 500")
+        if self.num_outputs < 1:
+            raise MidigenError(f"--num-outputs {self.num_outputs} must be at least 1")
+        if self.engine not in ENGINES:
+            raise MidigenError(f"unknown engine {self.engine!r}", hint=f"use one of {', '.join(ENGINES)}")
+        check_options(self.temperature, self.top_k, self.top_p)
+
     def output_paths(self) -> list[Path]:
         """``out.mid`` for one piece; ``out-1.mid``, ``out-2.mid`` ... for several."""
         out = Path(self.output)

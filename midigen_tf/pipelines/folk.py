@@ -80,7 +80,7 @@ def encode_songs(tunes: list[folk.Tune], config: dict) -> list[list[str]]:
     return out
 
 
-def prepare(config: dict, source: DataSource) -> Prepared:
+def prepare(config: dict, source: DataSource, autoencode: bool = False) -> Prepared:
     seq_len = int(config["sequence_length"])
     tunes, lines = load_tunes(source, int(config.get("max_songs") or 0))
     acceptable = tuple(float(d) for d in config["acceptable_durations"])
@@ -104,7 +104,7 @@ def prepare(config: dict, source: DataSource) -> Prepared:
     config = {**config, "n_vocab": len(mapping)}
 
     batch = int(config["batch_size"])
-    dataset = AutoencodeWindows if config["family"] == "folk-vae" else WindowDataset
+    dataset = AutoencodeWindows if autoencode else WindowDataset
     encode_x = one_hot(len(mapping))
     train = dataset(train_ids, seq_len, batch, encode_x=encode_x, shuffle=True, seed=source.seed)
     val = (dataset(val_ids, seq_len, batch, encode_x=encode_x, shuffle=False)
@@ -159,104 +159,76 @@ def _sampling(options: GenerateOptions, config: dict) -> dict:
     return {"temperature": options.temperature, "top_k": options.top_k, "top_p": options.top_p}
 
 
-def generate(model, bundle, options: GenerateOptions) -> list[Path]:
-    from midigen_tf.generate import Engine, one_hot_encoding
+def start_windows(bundle, options: GenerateOptions):
+    """``(windows (K, L), seed symbols, symbol index, sampling options, rng)`` to generate from:
+    the seed melody after ``L`` song delimiters, one window per output."""
     from midigen_tf.sampling import check_options
 
     config, mapping = bundle.config, list(bundle.vocab)
-    seq_len, step = int(config["sequence_length"]), float(config["time_step"])
+    seq_len = int(config["sequence_length"])
     index = {s: i for i, s in enumerate(mapping)}
     seed = seed_symbols(options)
     unknown = sorted({s for s in seed if s not in index})
     if unknown:
         raise MidigenError(f"the seed uses symbols the model never saw: {unknown[:8]}",
                            hint=f"pitches known to this model: {[s for s in mapping if s.isdigit()]}")
-    if options.n < 1:
-        raise MidigenError(f"-n {options.n}: the number of steps must be at least 1")
     sampling = _sampling(options, config)
-    check_options(**sampling)
-    rng = np.random.default_rng(options.seed)
-    k = options.num_outputs
+    check_options(**sampling)  # the preset's own temperature (--set temperature=...)
     context = np.array([index[s] for s in [folk.DELIM] * seq_len + seed], dtype=np.int64)
-    windows = np.repeat(context[None, -seq_len:], k, axis=0)
-    encode_x = one_hot(len(mapping))
-    if config["family"] == "folk-vae":
-        from midigen_tf.models import folk_vae
+    windows = np.repeat(context[None, -seq_len:], options.num_outputs, axis=0)
+    return windows, seed, index, sampling, np.random.default_rng(options.seed)
 
-        new = _vae_steps(folk_vae.encoder(model), folk_vae.decoder(model, config), windows,
-                         options.n, index, rng, sampling, encode_x, bool(seed))
-    else:
-        engine = Engine(model, one_hot_encoding(len(mapping)), options.engine)
-        new = _next_symbol_steps(engine, windows, options.n, index, rng, sampling, bool(seed))
+
+def write_melodies(rows, prefix: list[str], bundle, options: GenerateOptions) -> list[Path]:
+    """Each row of symbol ids (after ``prefix``) as MIDI, MusicXML and PNG."""
+    mapping, step = list(bundle.vocab), float(bundle.config["time_step"])
     png = str(options.extra.get("png", "true")).lower() not in ("0", "false", "no")
     paths = []
-    prefix = [] if config["family"] == "folk-vae" else seed
-    for row, path in zip(new, options.output_paths()):
+    for row, path in zip(rows, options.output_paths()):
         melody = prefix + [mapping[i] for i in row]
         paths += write_melody(folk.decode(melody, step), Path(path), png=png)
     return paths
 
 
-def _next_symbol_steps(engine, windows, n, index, rng, sampling, seeded):
-    """Slide each window one symbol at a time (through the shared generation ``engine``:
-    windowed or stateful); a row stops at ``/``. An unseeded melody starts with a pitch (not
-    ``/``, ``_`` or ``r``: a melody of rests is no melody)."""
-    from midigen_tf.sampling import choose
+class MelodyPick:
+    """The next-symbol ``pick``: softmax sampling (or argmax) where an unseeded melody starts
+    with a pitch (not ``/``, ``_`` or ``r``: a melody of rests is no melody); a row stops at
+    ``/`` and the loop ends when every row has (``finished``)."""
 
-    delim = index[folk.DELIM]
-    pitch_ids = np.array([i for s, i in index.items() if s.isdigit()])
-    other_ids = np.array([i for s, i in index.items() if not s.isdigit()])
-    k = len(windows)
-    out = np.full((k, n), delim, dtype=np.int64)
-    started = np.full(k, seeded)
-    done = np.zeros(k, dtype=bool)
-    state = engine.start(windows)
-    for t in range(n):
-        probs = np.array(state[0], dtype=np.float64)
-        probs[np.ix_(~started, other_ids)] = 0.0
-        nxt = choose(probs / probs.sum(axis=1, keepdims=True), rng, **sampling)
-        nxt = np.where(done, delim, nxt)
-        out[:, t] = nxt
-        started |= np.isin(nxt, pitch_ids)
-        done |= nxt == delim
-        if done.all() or t + 1 == n:
-            break
-        state = engine.push(state, nxt)
-    return out
+    def __init__(self, index: dict[str, int], rng, sampling: dict, seeded: bool, count: int):
+        self.delim, self.rng, self.sampling = index[folk.DELIM], rng, sampling
+        self.pitch_ids = np.array([i for s, i in index.items() if s.isdigit()])
+        self.other_ids = np.array([i for s, i in index.items() if not s.isdigit()])
+        self.started = np.full(count, seeded)
+        self.done = np.zeros(count, dtype=bool)
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        from midigen_tf.sampling import choose
+
+        probs = np.array(probs, dtype=np.float64)
+        probs[np.ix_(~self.started, self.other_ids)] = 0.0
+        nxt = choose(probs / probs.sum(axis=1, keepdims=True), self.rng, **self.sampling)
+        nxt = np.where(self.done, self.delim, nxt)
+        self.started |= np.isin(nxt, self.pitch_ids)
+        self.done |= nxt == self.delim
+        return nxt
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.done.all())
 
 
-def _vae_steps(enc, dec, windows, n, index, rng, sampling, encode_x, seeded):
-    """Decode samples of z, a window at a time: z ~ N(0, I) (or around the seed's encoding),
-    then around the encoding of the window just generated (a walk in the latent space).
-    The melody is what is decoded (with a seed, a variation of it, not its continuation); it
-    starts at its first pitch (leading ``/``, ``_``, ``r`` are dropped) and stops at ``/``."""
-    from midigen_tf.sampling import choose
+def generate(model, bundle, options: GenerateOptions) -> list[Path]:
+    """Continue the seed melody (or start one) through the shared engine, until ``/`` or -n."""
+    from midigen_tf.generate import Engine, generate_steps, one_hot_encoding
 
-    delim = index[folk.DELIM]
-    non_pitch = {i for s, i in index.items() if not s.isdigit()}
-    k, seq_len = windows.shape
-    mean, log_var = (np.asarray(a) for a in enc(encode_x(windows), training=False))
-    if not seeded:
-        mean, log_var = np.zeros_like(mean), np.zeros_like(log_var)
-    rows: list[list[int]] = [[] for _ in range(k)]
-    done = np.zeros(k, dtype=bool)
-    while not done.all() and min(len(r) for r in rows) < n:
-        z = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
-        probs = np.asarray(dec(z.astype(np.float32), training=False), dtype=np.float64)
-        probs = np.clip(probs, 1e-9, None)
-        flat = probs.reshape(k * seq_len, -1)
-        ids = choose(flat / flat.sum(axis=1, keepdims=True), rng, **sampling).reshape(k, seq_len)
-        for r in range(k):
-            for i in ids[r]:
-                if done[r] or len(rows[r]) >= n:
-                    break
-                if not rows[r] and i in non_pitch:
-                    continue
-                if i == delim:
-                    done[r] = True
-                rows[r].append(int(i))
-        mean, log_var = (np.asarray(a) for a in enc(encode_x(ids), training=False))
-    return [r or [delim] for r in rows]
+    windows, seed, index, sampling, rng = start_windows(bundle, options)
+    engine = Engine(model, one_hot_encoding(len(index)), options.engine,
+                    name=bundle.config.get("preset"))
+    pick = MelodyPick(index, rng, sampling, bool(seed), len(windows))
+    rows = generate_steps(engine, windows, options.n, pick, progress=True)
+    rows = np.pad(rows, ((0, 0), (0, options.n - rows.shape[1])), constant_values=index[folk.DELIM])
+    return write_melodies(rows, seed, bundle, options)
 
 
 def write_melody(events, path: Path, png: bool = True) -> list[Path]:
@@ -273,21 +245,5 @@ def write_melody(events, path: Path, png: bool = True) -> list[Path]:
     return written
 
 
-def _step_decay(epoch: int, lr: float, *, initial: float, factor: float, every: int) -> float:
-    return float(initial * factor ** (epoch // every))
-
-
-def step_decay_callbacks(config: dict) -> list:
-    """The VAE report's StepLR: learning rate x ``lr_decay`` every ``lr_decay_every`` epochs
-    (for a config that has those settings; the other folk models have none)."""
-    import keras
-
-    if not config.get("lr_decay_every"):
-        return []
-    schedule = partial(_step_decay, initial=float(config["learning_rate"]),
-                       factor=float(config["lr_decay"]), every=int(config["lr_decay_every"]))
-    return [keras.callbacks.LearningRateScheduler(schedule)]
-
-
 PIPELINE = Pipeline(name="folk", prepare=prepare, generate=generate, default_data=DEFAULT_DATA,
-                    after_training=after_training, callbacks=step_decay_callbacks)
+                    after_training=after_training)

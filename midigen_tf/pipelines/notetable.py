@@ -27,7 +27,7 @@ from midigen_tf.errors import MidigenError
 from midigen_tf.io import atomic, audio, plots
 from midigen_tf.io.midi import note_table, read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
-from midigen_tf.sampling import check_options, choose
+from midigen_tf.sampling import choose
 
 SOUND_KEYS = ("generate_mode", "scale", "midi_low", "midi_high", "note_seconds", "sample_rate",
               "fade_ms", "velocity")
@@ -189,7 +189,34 @@ def _pick(candidates: np.ndarray, n: int, rng) -> np.ndarray:
     return candidates[start:start + n]
 
 
+class NextNote:
+    """The MAESTRO ``pick``: the next pitch (softmax: argmax or sampling) or regression value;
+    the step fed back is the last note's features with the predicted one replaced."""
+
+    def __init__(self, last: np.ndarray, config: dict[str, Any], options: GenerateOptions, rng):
+        self.name = "pitch" if nt.classifies(config) else config["target"]
+        self.last, self.col = last, config["features"].index(self.name)
+        self.scale = nt.feature_scale(self.name, config)
+        self.classifies, self.options, self.rng = nt.classifies(config), options, rng
+        self.values: list[np.ndarray] = []
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        if self.classifies:
+            o = self.options
+            value = choose(p, self.rng, o.temperature, o.top_k, o.top_p)
+            feature = value / 127.0
+        else:
+            value, feature = p[:, 0] * self.scale, np.clip(p[:, 0], 0.0, 1.0)
+        self.values.append(value)
+        self.last = self.last.copy()
+        self.last[:, self.col] = feature
+        return self.last
+
+
 def _autoregress(model, notes, config, options, rng, count: int) -> np.ndarray:
+    """``(count, n)`` predicted values, each fed back as the next note, through the engine."""
+    from midigen_tf.generate import Engine, float_encoding, generate_steps
+
     length = int(config["sequence_length"])
     name = "pitch" if nt.classifies(config) else config["target"]
     if name not in config["features"]:
@@ -200,19 +227,35 @@ def _autoregress(model, notes, config, options, rng, count: int) -> np.ndarray:
         raise MidigenError(f"the primer has no {length} consecutive notes of one file")
     picks = ends[rng.integers(0, len(ends), size=count)]
     x = nt.note_features(notes, picks[:, None] + np.arange(-length + 1, 1), config)
-    col, out = config["features"].index(name), np.empty((count, options.n))
-    for step in range(options.n):
-        p = np.asarray(model.predict_on_batch(x))
-        if nt.classifies(config):
-            value = choose(p, rng, options.temperature, options.top_k, options.top_p)
-            feature = value / 127.0
-        else:
-            value, feature = p[:, 0] * nt.feature_scale(name, config), np.clip(p[:, 0], 0.0, 1.0)
-        out[:, step] = value
-        new = x[:, -1:, :].copy()
-        new[:, 0, col] = feature
-        x = np.concatenate([x[:, 1:], new], axis=1)
-    return out
+    runner = Engine(model, float_encoding, options.engine, dtype="float32", name=config["preset"])
+    pick = NextNote(x[:, -1], config, options, rng)
+    generate_steps(runner, x, options.n, pick, progress=True)
+    return np.stack(pick.values, axis=1).astype(np.float64)
+
+
+def _refusal(model, config: dict[str, Any], mode: str, options: GenerateOptions) -> MidigenError | None:
+    """What this model cannot do in ``mode`` (one line), or None; the engine comes first."""
+    from midigen_tf.generate import recurrent_step, refuse
+
+    name = config["preset"]
+    if mode == "test" and options.engine == "stateful":
+        return refuse(name, "generate with --engine stateful in -O mode=test", "each test window "
+                      "is predicted from the real notes, so no state runs from note to note",
+                      "-O mode=autoregressive or --engine windowed")
+    if options.engine == "stateful":
+        try:
+            recurrent_step(model, name)
+        except MidigenError as err:
+            return err
+    sampling = [f for f, v in (("--temperature", options.temperature), ("--top-k", options.top_k),
+                               ("--top-p", options.top_p)) if v is not None]
+    if sampling and not nt.classifies(config):
+        return refuse(name, f"use {sampling[0]}", "it predicts one value (regression), not a "
+                      "distribution to sample", "argmax generation (leave the sampling options out)")
+    if sampling and mode == "test":
+        return refuse(name, f"use {sampling[0]} in -O mode=test", "test mode compares the most "
+                      "likely pitch with the real notes", "-O mode=autoregressive")
+    return None
 
 
 def generate(model, bundle, options: GenerateOptions) -> list[Path]:
@@ -221,7 +264,9 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     WAV (and MP3 with ffmpeg). Returns every file written."""
     config = bundle.config
     settings = _sound_settings(config, options.extra)
-    check_options(options.temperature, options.top_k, options.top_p)
+    refusal = _refusal(model, config, settings["generate_mode"], options)
+    if refusal:
+        raise refusal
     notes, labels = _load_primer(bundle, options)
     rng = np.random.default_rng(options.seed)
     paths = options.output_paths()

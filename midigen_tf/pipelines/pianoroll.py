@@ -108,15 +108,9 @@ def generation_options(options: GenerateOptions) -> dict[str, Any]:
         raise MidigenError(f"-O mode={opts['mode']} is not threshold or sample")
     if not 0 < float(opts["threshold"]) < 1:
         raise MidigenError(f"-O threshold={opts['threshold']} must be between 0 and 1")
-    if options.temperature is not None and options.temperature <= 0:
-        raise MidigenError(f"--temperature {options.temperature} must be > 0")
     if options.top_p is not None:
-        raise MidigenError("--top-p has no meaning for a piano roll (every pitch is its own "
-                           "yes/no choice)", hint="use --top-k K to cap the notes per frame")
-    if options.engine not in ("windowed", "stateful"):
-        raise MidigenError(f"--engine {options.engine} is not windowed or stateful")
-    if options.top_k is not None and options.top_k < 1:
-        raise MidigenError(f"--top-k {options.top_k} must be >= 1")
+        raise MidigenError("a piano-roll model cannot use --top-p: every pitch is its own yes/no "
+                           "choice; use --top-k K to cap the notes per frame")
     return opts
 
 
@@ -183,62 +177,21 @@ class FrameChooser:
         return np.concatenate([sounding, onset], axis=1).astype(np.uint8)
 
 
-def _step_function(model):
-    """One frame through the model's own LSTM cells and output layer, state carried.
-
-    The cells are the trained layers' own (``layer.cell``); the step is traced once by
-    ``tf.function`` (a functional step model cannot hold two cells both named ``lstm_cell``).
-    """
-    import tensorflow as tf
-    from keras import ops
-
-    from midigen_tf.models.pianoroll import lstm_layers
-
-    cells = [layer.cell for layer in lstm_layers(model)]
-    dense = model.get_layer("next_frame")
-
-    @tf.function(reduce_retracing=True)
-    def traced(x, states):
-        new = []
-        for cell, state in zip(cells, states):
-            x, state = cell(x, list(state), training=False)
-            new.append(list(state))
-        return dense(x), new
-
-    def step(frame, states):
-        probs, new = traced(ops.convert_to_tensor(frame), states)
-        return ops.convert_to_numpy(probs), new
-
-    def zeros(count):
-        return [[ops.zeros((count, c.units)), ops.zeros((count, c.units))] for c in cells]
-
-    return step, zeros
-
-
 def generate_rolls(model, bundle, options: GenerateOptions) -> np.ndarray:
-    """``(num_outputs, primer + n, 256)`` uint8 rolls: the primer windows and the new frames."""
-    opts = generation_options(options)
-    count, window = int(options.num_outputs), int(bundle.config["sequence_length"])
-    rng = np.random.default_rng(options.seed)
-    rolls = np.zeros((count, window + int(options.n), N_FEATURES), np.uint8)
-    rolls[:, :window] = primer_windows(bundle, options, count, rng)
-    choose = FrameChooser(opts, options, count, rng)
-    choose.previous = rolls[:, window - 1, :N_PITCHES] > 0
-    if options.engine == "stateful":
-        step, zeros = _step_function(model)
-        states = zeros(count)
-        for t in range(window):
-            probs, states = step(rolls[:, t].astype(np.float32), states)
-        for t in range(window, rolls.shape[1]):
-            rolls[:, t] = choose(probs)
-            probs, states = step(rolls[:, t].astype(np.float32), states)
-        return rolls
-    from tqdm.auto import tqdm
+    """``(num_outputs, primer + n, 256)`` uint8 rolls: the primer windows and the new frames,
+    through the shared engine (``--engine windowed|stateful``) and a ``FrameChooser``."""
+    from midigen_tf.generate import Engine, float_encoding, generate_steps
 
-    for t in tqdm(range(window, rolls.shape[1]), desc="frames", unit="frame", leave=False):
-        x = rolls[:, t - window:t].astype(np.float32)
-        rolls[:, t] = choose(model.predict_on_batch(x))  # compiled once, unlike model(x)
-    return rolls
+    opts = generation_options(options)
+    count = int(options.num_outputs)
+    rng = np.random.default_rng(options.seed)
+    primers = primer_windows(bundle, options, count, rng)
+    choose = FrameChooser(opts, options, count, rng)
+    choose.previous = primers[:, -1, :N_PITCHES] > 0
+    runner = Engine(model, float_encoding, options.engine, dtype="float32",
+                    name=bundle.config.get("preset"))
+    frames = generate_steps(runner, primers, int(options.n), choose, progress=True, unit="frame")
+    return np.concatenate([primers.astype(np.uint8), frames], axis=1)
 
 
 def generate(model, bundle, options: GenerateOptions) -> list[Path]:

@@ -9,7 +9,7 @@ Training samples are windows inside one song (they never cross a song boundary):
 
 Only token ids are kept in memory; one-hot arrays are built per batch.
 
-Generation (through the shared loop ``generate.autoregress``: argmax, or temperature / top-k /
+Generation (through the shared loop ``generate.generate_steps``: argmax, or temperature / top-k /
 top-p sampling) encodes a primer window (a random training window, or ``--primer FILE``),
 starts the decoder from the last primer token and feeds back each chosen token with its
 ``[h, c]`` states.
@@ -32,13 +32,13 @@ from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
 from midigen_tf.errors import MidigenError
-from midigen_tf.generate import autoregress, one_hot_encoding
+from midigen_tf.generate import generate_steps, sampler
 from midigen_tf.io.midi import read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
+from midigen_tf.steppers import EncoderDecoderStepper
 
 TOKENS, BOUNDS = "pseudonotes", "pseudonote_bounds"  # arrays saved beside the checkpoints
 GENERATE_EXTRAS = ("reencode", "program")
-ENGINES = ("windowed", "stateful")
 
 
 class WindowBatches(keras.utils.PyDataset):
@@ -141,10 +141,6 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     if unknown:
         raise MidigenError(f"unknown generation option(s) {', '.join(unknown)} for seq2seq",
                            hint=f"-O takes: {', '.join(GENERATE_EXTRAS)}")
-    if options.engine not in ENGINES:
-        raise MidigenError(f"unknown engine {options.engine!r} for seq2seq",
-                           hint="windowed: re-encode every output_length notes, as in training; "
-                           "stateful: encode the primer once")
     if "encoding" not in bundle.extra or not bundle.vocab:
         raise MidigenError(f"bundle {bundle.path} has no pseudo-note bins or vocabulary",
                            hint="use the bundle (.json) written by training a seq2seq model")
@@ -156,40 +152,11 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     rng = np.random.default_rng(options.seed)
 
     primers = _primers(bundle, options, encoding, vocab_parts, rng, int(config["input_length"]))
-    stepper = EncoderDecoderSteps(*inference_models(model), period=period)
-    tokens = autoregress(stepper, primers, options.n, rng, options.temperature, options.top_k,
-                         options.top_p, engine="windowed", progress=True)
+    stepper = EncoderDecoderStepper(*inference_models(model), period=period)
+    pick = sampler(rng, options.temperature, options.top_k, options.top_p)
+    tokens = generate_steps(stepper, primers, options.n, pick, progress=True)
     return [write_notes(pn.playable(encoding.decode(vocab_parts[row])), path, program=program)
             for row, path in zip(tokens, options.output_paths())]
-
-
-class EncoderDecoderSteps:
-    """A ``predict(window) -> probs`` for the shared generation loop (``generate.autoregress``).
-
-    The loop calls it once per generated token with the sliding window, whose last entry is the
-    token chosen last. The window is (re-)encoded on the first call and every ``period`` calls
-    (0: only the first); every call runs one decoder step on the last token, carrying ``[h, c]``.
-    Both models are traced once (``tf.function``), so a step costs milliseconds, not a
-    ``model.predict`` set-up.
-    """
-
-    def __init__(self, encoder, decoder, period: int):
-        import tensorflow as tf
-
-        self.n_vocab = int(decoder.outputs[0].shape[-1])
-        self.period, self.calls, self.states = int(period), 0, None
-        one_hot_ids = one_hot_encoding(self.n_vocab)
-        self._encode = tf.function(lambda ids: encoder(one_hot_ids(ids), training=False),
-                                   reduce_retracing=True)
-        self._decode = tf.function(lambda ids, *s: decoder([one_hot_ids(ids), *s], training=False),
-                                   reduce_retracing=True)
-
-    def __call__(self, window: np.ndarray) -> np.ndarray:
-        if self.states is None or (self.period and self.calls % self.period == 0):
-            self.states = list(self._encode(_tensor(window)))
-        probs, *self.states = self._decode(_tensor(window[:, -1:]), *self.states)
-        self.calls += 1
-        return keras.ops.convert_to_numpy(probs)[:, -1]
 
 
 def _int_option(extra: dict, key: str, default: int, lo: int, hi: int) -> int:
@@ -197,10 +164,6 @@ def _int_option(extra: dict, key: str, default: int, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise MidigenError(f"-O {key}={value!r} must be an integer in [{lo}, {hi}]")
     return value
-
-
-def _tensor(x: np.ndarray):
-    return keras.ops.convert_to_tensor(x)
 
 
 def _primers(bundle, options: GenerateOptions, encoding: pn.Encoding, vocab_parts: np.ndarray,
