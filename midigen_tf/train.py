@@ -101,11 +101,9 @@ def _sigterm_as_interrupt():
 
 def _distributed_data(placement: Placement, prepared: Prepared):
     """``(train, val, steps, val_steps)`` for this worker (the data as is on one worker)."""
-    import keras
-
     train, val = prepared.train, prepared.val
     steps, val_steps = prepared.steps_per_epoch, prepared.validation_steps
-    if placement.num_workers > 1 and isinstance(train, keras.utils.PyDataset):
+    if placement.num_workers > 1:
         train, steps = shard(placement, train)
         if val is not None:
             val, val_steps = shard(placement, val)
@@ -175,7 +173,7 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
             model.fit(train_data, validation_data=val_data, epochs=int(config["epochs"]),
                       initial_epoch=initial_epoch, steps_per_epoch=steps,
                       validation_steps=val_steps, callbacks=callbacks, verbose=verbose,
-                      shuffle=train_data is prepared.train)  # a shard is ordered by its source
+                      shuffle=False)  # the batches come shuffled (data.batches)
     except KeyboardInterrupt:
         path = resume_point.save(interrupted=True)
         raise TrainingInterrupted(

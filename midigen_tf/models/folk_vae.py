@@ -20,7 +20,7 @@ import keras
 from midigen_tf.models import folk_layers as fl
 
 FAMILY = "folk-vae"
-PIPELINE = fl.PIPELINE
+PIPELINE = "folk_vae"
 
 PRESETS = {
     "vae": fl.preset(hidden_units=[512, 256], latent_dim=64, dropout=0.2, beta=1.0,

@@ -23,7 +23,7 @@ class DataSource:
 class Prepared:
     """What ``prepare`` hands the trainer.
 
-    ``train``/``val`` are ``keras.utils.PyDataset`` or ``tf.data.Dataset`` objects yielding
+    ``train``/``val`` are finite ``tf.data.Dataset`` objects (``data.batches``) yielding
     ``(x, y)`` batches, built lazily (memory grows with the corpus, not with windows).
     ``config`` is the config completed with data-derived values (e.g. ``n_vocab``); ``vocab``
     and ``extra`` are JSON-able and saved in every bundle; ``arrays`` are numpy arrays saved
