@@ -28,7 +28,8 @@ def window_dataset(arrays: Any, starts: np.ndarray, offsets: Any, batch_size: in
                    samples: int = 0):
     """A ``tf.data.Dataset`` of ``make_batch(gathered)`` batches, one per ``batch_size`` starts.
 
-    ``arrays``: a numpy array or a nest of them (dict / tuple), indexed along axis 0.
+    ``arrays``: a numpy array (or tensor) or a nest of them (dict / tuple), indexed along
+    axis 0; tensors are used as they are, so several datasets can share one copy.
     ``offsets``: the window's positions relative to its start, one 1-D int array for every
     array, or a nest matching ``arrays`` (one per array). ``gathered`` has the structure of
     ``arrays``, each leaf of shape ``(batch, len(offsets)) + array.shape[1:]``.
@@ -43,7 +44,8 @@ def window_dataset(arrays: Any, starts: np.ndarray, offsets: Any, batch_size: in
         raise ValueError("no windows to draw from")
     batch_size = int(batch_size)
     samples = int(samples) if samples and int(samples) > 0 else n
-    data = tf.nest.map_structure(lambda a: tf.constant(np.asarray(a)), arrays)
+    data = tf.nest.map_structure(lambda a: a if tf.is_tensor(a) else tf.constant(np.asarray(a)),
+                                 arrays)  # tensors are shared as they are (no copy)
     single = isinstance(offsets, (np.ndarray, range, list))
     as_tensor = lambda o: tf.constant(np.asarray(o, dtype=np.int64))  # noqa: E731
     offs = as_tensor(offsets) if single else tf.nest.map_structure(as_tensor, offsets)
