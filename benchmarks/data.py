@@ -102,7 +102,7 @@ def _child(argv: list[str]) -> dict:
 
         config = registry.make_config("lstm", {})
         prepared = prepare_from_tokens(config, notes, DataSource(Path("."), Path(".")))
-        x, y = prepared.train[len(prepared.train) // 2]
+        x, y = next(iter(prepared.train))  # one batch gathered (a tf.data dataset)
         shapes = [prepared.samples, list(x.shape), list(y.shape)]
     del keras
     return dict(tokens=n, baseline_mb=base, peak_mb=_peak_mb(), shapes=shapes)

@@ -68,8 +68,8 @@ def table(title: str, header: list[str], rows: list[list], echo) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="tiny counts (smoke test)")
-    ap.add_argument("--sections", default="generation,training,parsing,memory",
-                    help="comma-separated subset of generation,training,parsing,memory")
+    ap.add_argument("--sections", default="generation,training,batchers,parsing,memory",
+                    help="comma-separated subset of generation,training,batchers,parsing,memory")
     ap.add_argument("--notes", type=int, default=500, help="notes generated per engine")
     ap.add_argument("--naive-notes", type=int, default=10, help="notes for the naive loop (scaled)")
     ap.add_argument("--batch", type=int, default=16, help="pieces generated together")
@@ -111,6 +111,15 @@ def main(argv=None) -> int:
               "held-out windows)", ["path", "samples/s", "x port", "train loss", "eval loss"],
               [[name, r["samples_per_s"], r["ratio"], r["train_loss"], r["eval_loss"]]
                for name, r in train["rows"].items()], echo)
+    if "batchers" in sections:  # every family: old PyDataset against the one tf.data batcher
+        from benchmarks import batchers
+
+        steps, repeats = ((batchers.QUICK["steps"], batchers.QUICK["repeats"]) if args.quick
+                          else (10, 3))
+        echo(f"\n[batchers] every family's CPU preset, {steps} fit steps per path, best of {repeats}")
+        results["batchers"] = batchers.run(steps, repeats, echo=echo)
+        table(f"One batcher (fit, {steps} steps per path, best of {repeats})", batchers.HEADER,
+              batchers.rows_for_table(results["batchers"]), echo)
     if "parsing" in sections:
         files, notes = (6, 200) if args.quick else (24, 600)
         echo("\n[parsing] music21, classic tokens")

@@ -29,7 +29,7 @@ class DataSource:
 class Prepared:
     """What ``prepare`` hands the trainer.
 
-    ``train``/``val`` are ``keras.utils.PyDataset`` or ``tf.data.Dataset`` objects yielding
+    ``train``/``val`` are finite ``tf.data.Dataset`` objects (``data.batches``) yielding
     ``(x, y)`` batches, built lazily (memory grows with the corpus, not with windows).
     ``config`` is the config completed with data-derived values (e.g. ``n_vocab``); ``vocab``
     and ``extra`` are JSON-able and saved in every bundle; ``arrays`` are numpy arrays saved
@@ -42,8 +42,6 @@ class Prepared:
     vocab: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, Any] = field(default_factory=dict)
-    steps_per_epoch: int | None = None
-    validation_steps: int | None = None
     samples: int = 0
     report: str = ""
 

@@ -27,8 +27,8 @@ import numpy as np
 from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
-from midigen_tf.data.pianoroll import (N_FEATURES, N_PITCHES, Corpus, RollWindows, empty_reason,
-                                       midi_to_roll, parse_roll, roll_to_notes)
+from midigen_tf.data.pianoroll import (N_FEATURES, N_PITCHES, Corpus, empty_reason,
+                                       midi_to_roll, parse_roll, roll_batches, roll_to_notes)
 from midigen_tf.errors import MidigenError
 from midigen_tf.io import atomic
 from midigen_tf.io.midi import write_notes
@@ -54,11 +54,11 @@ def prepare(config: dict[str, Any], source: DataSource) -> Prepared:
             f"({sum(corpus.lengths)} frames of {fs} s in {len(rolls)} usable files)",
             hint="add longer pieces, or shorten the window with --set sequence_length=20")
     batch = int(config["batch_size"])
-    train = RollWindows(corpus, corpus.train_starts, batch, config["samples_per_epoch"],
-                        shuffle=True, seed=source.seed)
+    train = roll_batches(corpus, corpus.train_starts, batch, config["samples_per_epoch"],
+                         shuffle=True, seed=source.seed)
     val = None
     if source.validation_split and len(corpus.val_starts):
-        val = RollWindows(corpus, corpus.val_starts, batch, config["val_samples"], shuffle=False)
+        val = roll_batches(corpus, corpus.val_starts, batch, config["val_samples"], shuffle=False)
     rng = np.random.default_rng(source.seed)
     picks = rng.choice(corpus.train_starts, size=min(N_PRIMERS, len(corpus.train_starts)),
                        replace=False)
@@ -73,7 +73,6 @@ def prepare(config: dict[str, Any], source: DataSource) -> Prepared:
                "skipped": [[str(p), why] for p, why in report.skipped],
                "cell_density": density},
         arrays={PRIMERS: corpus.windows(np.sort(picks))},
-        steps_per_epoch=len(train), validation_steps=len(val) if val is not None else None,
         samples=train.samples, report="\n".join(lines))
 
 
