@@ -124,7 +124,7 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
         try:  # one piece that decodes to nothing does not lose the others
             score, _ = tokens_lib.decode(tok, row)
         except MidigenError as err:
-            empty.append(f"{path}: {err}")
+            empty.append(f"{path}: {err.message}")
             continue
         paths.append(tokens_lib.write_score(score, path))
     if empty:
