@@ -99,18 +99,32 @@ def test_read_tokenize_decode_keeps_onsets_durations_velocities(tmp_path, name):
     assert velocities[0] < velocities[2] < velocities[1]  # 50 < 70 < 90, binned
 
 
-def test_repair_makes_random_tokens_valid_and_decodable():
-    tok = tl.make_tokenizer({"tokenizer": "remi"})
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, len(tok), 400)
-    raw_errors = tok.tokens_errors([[int(i) for i in ids if tl._kind(tl.vocabulary(tok)[i]) not in tl.SPECIAL]])
+@pytest.mark.parametrize("name", ["remi", "tsd", "midilike"])
+def test_repair_makes_random_tokens_valid_and_decodable(name):
+    tok = tl.make_tokenizer({"tokenizer": name})
+    ids = np.random.default_rng(0).integers(0, len(tok), 400)
+    raw = [int(i) for i in ids if tl._kind(tl.vocabulary(tok)[i]) not in tl.SPECIAL]
     fixed = tl.repair(tok, ids)
-    assert raw_errors[0] > 0.3 and fixed.dropped > 100
-    assert tok.tokens_errors([[tok.vocab[t] for t in fixed.tokens]])[0] == 0
-    assert not fixed.tokens[0].startswith(("Velocity", "Duration"))
+    assert tok.tokens_errors([raw])[0] > 0.3 and fixed.dropped > 100
+    kinds = [tl._kind(t) for t in fixed.tokens]
+    assert all(b in tok.tokens_types_graph[a] for a, b in zip(kinds, kinds[1:]))  # no type error
+    assert kinds[0] not in ("Velocity", "Duration") and not set(kinds) & set(tl.DRUMS)
+    if name != "midilike":  # MidiTok's own check (MIDI-Like's also wants every note ended)
+        assert tok.tokens_errors([[tok.vocab[t] for t in fixed.tokens]])[0] == 0
     score, _ = tl.decode(tok, ids)
-    assert len(score.tracks[0].notes) > 0
+    assert len(score.tracks) == 1 and len(score.tracks[0].notes) > 5
     assert tl.repair(tok, [len(tok) + 5]).reasons == {"id outside the vocabulary": 1}
+
+
+def test_midilike_notes_never_turned_off_end_with_the_piece():
+    tok = tl.make_tokenizer({"tokenizer": "midilike"})
+    ids = [tok.vocab[t] for t in ("NoteOn_60", "Velocity_63", "TimeShift_1.0.8", "NoteOff_62",
+                                  "NoteOn_64", "Velocity_63")]
+    fixed = tl.repair(tok, ids)
+    assert fixed.tokens == ["NoteOn_60", "Velocity_63", "TimeShift_1.0.8", "NoteOff_60"]
+    assert fixed.reasons == {"NoteOff of a note not sounding": 1, "note begun at the very end": 2}
+    score, _ = tl.decode(tok, ids)
+    assert [(n.pitch, n.time, n.duration) for n in score.tracks[0].notes] == [(60, 0, score.ticks_per_quarter)]
 
 
 def test_decode_explains_what_was_wrong(monkeypatch):

@@ -42,6 +42,7 @@ TOKENIZER_DEFAULTS: dict[str, Any] = {
     "use_time_signatures": True,
 }
 SPECIAL = ("PAD", "BOS", "EOS", "MASK")
+DRUMS = ("PitchDrum", "DrumOn", "DrumOff")
 _NEEDS_PREDECESSOR = ("Velocity", "Duration")  # meaningless at the start of a sequence
 PARSER_VERSION = 1
 
@@ -162,12 +163,20 @@ class Repair:
 
 
 def repair(tok, ids) -> Repair:
-    """The tokens of ``ids`` that form a sequence MidiTok accepts, and what was dropped why."""
+    """The tokens of ``ids`` that form a sequence MidiTok accepts, and what was dropped why.
+
+    Dropped: special tokens, ids outside the vocabulary, a token whose type cannot follow the
+    previous kept one (MidiTok's ``tokens_types_graph``), a REMI ``Position`` that goes back in
+    its bar, a MIDI-Like ``NoteOff`` of a note not sounding, drum tokens (one piano track). MIDI-Like notes still sounding at
+    the end are turned off there (MidiTok would drop them), if time passed since they began.
+    """
     names = vocabulary(tok)
     graph = tok.tokens_types_graph
     kept: list[str] = []
     reasons: dict[str, int] = {}
     position = -1
+    sounding: dict[str, int] = {}  # MIDI-Like: pitch -> notes on
+    fresh: set[str] = set()  # pitches turned on since the last time shift
 
     def drop(why: str) -> None:
         reasons[why] = reasons.get(why, 0) + 1
@@ -177,18 +186,39 @@ def repair(tok, ids) -> Repair:
             drop("id outside the vocabulary")
             continue
         token = names[i]
-        kind = _kind(token)
+        kind, value = _kind(token), token.split("_", 1)[-1]
         if kind in SPECIAL:
             drop("special token")
+        elif kind in DRUMS:
+            drop("drum token (one piano track is written)")
         elif not kept and kind in _NEEDS_PREDECESSOR:
             drop(f"{kind} without a note before it")
         elif kept and kind not in graph.get(_kind(kept[-1]), ()):
             drop(f"{kind} cannot follow {_kind(kept[-1])}")
-        elif kind == "Position" and int(token.split("_")[1]) <= position:
+        elif kind == "Position" and int(value) <= position:
             drop("position back in its bar")
+        elif kind == "NoteOff" and not sounding.get(value):
+            drop("NoteOff of a note not sounding")
         else:
             kept.append(token)
-            position = -1 if kind == "Bar" else int(token.split("_")[1]) if kind == "Position" else position
+            if kind == "Bar":
+                position = -1
+            elif kind == "Position":
+                position = int(value)
+            elif kind == "NoteOn":
+                sounding[value] = sounding.get(value, 0) + 1
+                fresh.add(value)
+            elif kind == "NoteOff":
+                sounding[value] -= 1
+            elif kind == "TimeShift":
+                fresh.clear()
+    if any(n for p, n in sounding.items() if p not in fresh):
+        while kept and _kind(kept[-1]) in ("NoteOn", "Velocity"):  # notes of no length
+            drop("note begun at the very end")
+            kept.pop()
+        for pitch, count in sounding.items():
+            if pitch not in fresh:
+                kept += [f"NoteOff_{pitch}"] * count
     return Repair(kept, sum(reasons.values()), reasons)
 
 
@@ -199,6 +229,12 @@ def decode(tok, ids):
     if not fixed.tokens:
         raise MidigenError(f"none of the {len(np.ravel(ids))} generated tokens can be decoded "
                            f"({why})", hint="generate more tokens (-n), or train longer")
+    params = tok.config.additional_params
+    if "NoteOff" in tok.tokens_types_graph and "max_duration" not in params:
+        # MIDI-Like: a note the model never turns off ends after the longest duration REMI and
+        # TSD can write (12 beats by default), instead of being lost
+        last = max(tok.config.beat_res, key=lambda r: r[1])
+        params["max_duration"] = (last[1], 0, tok.config.beat_res[last])
     try:
         score = tok.decode([[tok.vocab[t] for t in fixed.tokens]])
     except Exception as err:  # MidiTok should accept a repaired sequence; say so if not
