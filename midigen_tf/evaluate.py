@@ -77,7 +77,7 @@ def entropy(counts: np.ndarray) -> float:
     if total <= 0:
         return 0.0
     p = counts[counts > 0] / total
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # never -0.0
 
 
 def scale_consistency(pitches: np.ndarray) -> float:
