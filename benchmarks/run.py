@@ -68,8 +68,9 @@ def table(title: str, header: list[str], rows: list[list], echo) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="tiny counts (smoke test)")
-    ap.add_argument("--sections", default="generation,training,batchers,parsing,memory",
-                    help="comma-separated subset of generation,training,batchers,parsing,memory")
+    ap.add_argument("--sections", default="generation,training,batchers,parsing,memory,tokenizers",
+                    help="comma-separated subset of generation,training,batchers,parsing,memory,"
+                         "tokenizers")
     ap.add_argument("--notes", type=int, default=500, help="notes generated per engine")
     ap.add_argument("--naive-notes", type=int, default=10, help="notes for the naive loop (scaled)")
     ap.add_argument("--batch", type=int, default=16, help="pieces generated together")
@@ -141,6 +142,12 @@ def main(argv=None) -> int:
               echo)
         if mem["scaled"]:
             echo(f"the original approach was measured on {o['tokens']:,} tokens and scaled linearly")
+    if "tokenizers" in sections:  # symusic (MidiTok pipelines) vs music21, default corpus
+        from benchmarks import tokenizers
+
+        echo("\n[tokenizers] cold parsing of the default corpus: symusic vs music21")
+        results["tokenizers"] = tokenizers.parsing(args.data, 10 if args.quick else None, echo)
+        tokenizers.report(results["tokenizers"], echo, table)
     context(gen, train, results, echo, matmul_before)
     results["seconds"] = time.perf_counter() - t_start
     echo(f"\nbenchmark finished in {results['seconds'] / 60:.1f} min")

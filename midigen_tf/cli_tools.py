@@ -108,7 +108,7 @@ def _groups(specs: tuple[str, ...]) -> dict[str, list[Path]]:
               help="Tokens for repetition and copying: onset groups of pitches (any model) or "
                    "seed 003's note/chord tokens.")
 @click.option("-o", "--output", default="evaluation", show_default=True,
-              help="Folder for evaluation.md, evaluation.json and pitch_classes.png.")
+              help="Folder for evaluation.md, evaluation.json, pitch_classes.png and rhythm.png.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Parser processes (0: one per core).")
 @click.option("--cache-dir", default=None, help="Parsed-file cache (default .cache/midigen).")
 @click.option("--no-cache", is_flag=True, help="Parse every file again.")

@@ -227,7 +227,7 @@ class Engine(Stepper):
             def pipe(states, q, length, ids):
                 """Every copy reads step ``q``; copy ``q % L`` starts there from zero."""
                 k = tf.shape(ids)[0]
-                x = tf.tile(encode(ids[:, None]), [length, 1, 1])  # row = copy * K + piece
+                x = encode(tf.tile(ids[:, None], [length, 1]))  # row = copy * K + piece (any rank)
                 keep = tf.repeat(tf.cast(tf.not_equal(tf.range(length), q % length), x.dtype), k)
                 states = tf.nest.map_structure(lambda s: s * tf.cast(keep[:, None], s.dtype), states)
                 out, states = step(x, states)

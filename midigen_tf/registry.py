@@ -29,6 +29,7 @@ from midigen_tf.errors import MidigenError
 
 FAMILY_MODULES: tuple[str, ...] = (
     "midigen_tf.models.lstm",
+    "midigen_tf.models.lstm_tokens",
     "midigen_tf.models.seq2seq",
     "midigen_tf.models.pianoroll",
     "midigen_tf.models.maestro_pitch",

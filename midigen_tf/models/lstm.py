@@ -48,7 +48,9 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
 
 
-def build_model(config: dict) -> keras.Model:
+def build_model(config: dict, inputs=None) -> keras.Model:
+    """The compiled stack; ``inputs(policy)`` gives the layers before the first LSTM (default:
+    the report's scalar input), so other input encodings reuse the same stack."""
     units = list(config["units"])
     n_vocab = config["n_vocab"]
     if not n_vocab:
@@ -58,7 +60,8 @@ def build_model(config: dict) -> keras.Model:
         raise MidigenError(f"precision={precision!r} is not known",
                            hint=f"use --set precision=<one of {', '.join(PRECISIONS)}>")
     policy = keras.DTypePolicy(precision)
-    layers = [keras.Input((config["sequence_length"], 1), name="notes")]
+    layers = (inputs(policy) if inputs is not None
+              else [keras.Input((config["sequence_length"], 1), name="notes")])
     for i, u in enumerate(units):
         layers.append(keras.layers.LSTM(
             u, return_sequences=i < len(units) - 1, name=f"lstm_{i + 1}",
