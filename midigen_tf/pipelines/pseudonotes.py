@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import keras
 
 from midigen_tf.data import pseudonotes as pn
 from midigen_tf.data.batches import window_dataset
@@ -32,7 +31,7 @@ from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
 from midigen_tf.errors import MidigenError
-from midigen_tf.generate import generate_steps, sampler
+from midigen_tf.generate import generate_steps, one_hot_encoding, sampler
 from midigen_tf.io.midi import read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 from midigen_tf.steppers import EncoderDecoderStepper
