@@ -151,7 +151,7 @@ def training(steps: int, variants: list[str], echo) -> dict:
     our_ids = np.array([index[t] for t in notes], dtype=np.int32)
     for variant in variants:
         overrides = dict(item.split("=") for item in variant.split(",")) if variant != "default" else {}
-        overrides = {k: (v if k == "precision" else v.lower() == "true") for k, v in overrides.items()}
+        overrides = {k: {"true": True, "false": False}.get(v.lower(), v) for k, v in overrides.items()}
         model = registry.build_model(lstm_config(**overrides))
         model.set_weights(start)
         data = window_batches(our_ids, seq, batch, np.arange(batch * steps), scalar_encoding(V),
