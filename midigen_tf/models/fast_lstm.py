@@ -1,4 +1,9 @@
-"""``FastLSTM``: ``keras.layers.LSTM`` with the same maths and a faster TensorFlow time loop.
+"""``FastLSTM``: ``keras.layers.LSTM`` with the same maths and another TensorFlow time loop.
+
+Option ``--set lstm_impl=fast`` of the classic presets; not the default because it was not
+faster on the machines measured (docs/performance.md: on a Xeon with AMX the one large input
+projection ran at a fraction of the rate of the 128-row products the plain loop makes, so
+hoisting it cost more than it saved).
 
 It is a subclass that keeps the layer's cell, weight names and shapes (``layer.cell`` serves
 the stateful generation engine unchanged, checkpoints are interchangeable with the plain
@@ -83,8 +88,10 @@ class FastLSTM(keras.layers.LSTM):
         return h_last, outputs, [h_last, c_last]
 
 
-import os
-UNROLL = os.environ.get("FASTLSTM_MODE") == "unroll"
+# Keras 3's weight files (.weights.h5, .keras) key each layer of a list by its class name in
+# snake case ("layers/lstm/cell/vars"). Under the registered name "midigen_tf>FastLSTM" the
+# class calls itself LSTM, so its weight files and the plain layer's are the same file.
+FastLSTM.__name__ = FastLSTM.__qualname__ = "LSTM"
 
 
 class _Layout:
@@ -120,15 +127,6 @@ def _forward(lay: _Layout, xz, U, h0, c0, r):
         h = lay.gate(s, 3, u) * tf.tanh(c)
         return t + 1, h, c, hs.write(t, h), cs.write(t, c), zs.write(t, z)
 
-    if UNROLL and xz.shape[0] is not None:
-        h, c, out = h0, c0, []
-        for t in range(xz.shape[0]):
-            z = xz[t] + tf.matmul(h[None] * r if lay.per_gate else h, U)
-            s = tf.sigmoid(z)
-            c = lay.gate(s, 1, u) * c + lay.gate(s, 0, u) * tf.tanh(lay.gate(z, 2, u))
-            h = lay.gate(s, 3, u) * tf.tanh(c)
-            out.append((h, c, z))
-        return tf.stack([o[0] for o in out]), tf.stack([o[1] for o in out]), tf.stack([o[2] for o in out]), h, c
     _, h, c, hs, cs, zs = tf.while_loop(
         lambda t, *_: t < T, body, (tf.constant(0), h0, c0, hs, cs, zs), parallel_iterations=1)
     return hs.stack(), cs.stack(), zs.stack(), h, c
@@ -159,21 +157,9 @@ def _backward(lay: _Layout, U, h0, c0, r, hs, cs, zs, d_hs, d_h, d_c):
         dh = tf.reduce_sum(dhm * r, 0) if lay.per_gate else dhm
         return t - 1, dh, dc * f[t], dzs.write(t, dz)
 
-    if UNROLL and zs.shape[0] is not None:
-        dh, dc, out = d_h, d_c, [None] * zs.shape[0]
-        for t in reversed(range(zs.shape[0])):
-            dh = dh + d_hs[t]
-            dc = dc + dh * a[t]
-            dz = lay.join((dc[None] if lay.per_gate else tf.tile(dc, (1, 3))) * q[t], dh * p[t])
-            dhm = tf.matmul(dz, U, transpose_b=True)
-            dh = tf.reduce_sum(dhm * r, 0) if lay.per_gate else dhm
-            dc = dc * f[t]
-            out[t] = dz
-        dh0, dc0, dz = dh, dc, tf.stack(out)
-    else:
-        _, dh0, dc0, dzs = tf.while_loop(
-            lambda t, *_: t >= 0, body, (T - 1, d_h, d_c, dzs), parallel_iterations=1)
-        dz = dzs.stack()
+    _, dh0, dc0, dzs = tf.while_loop(
+        lambda t, *_: t >= 0, body, (T - 1, d_h, d_c, dzs), parallel_iterations=1)
+    dz = dzs.stack()
     if lay.per_gate:  # dU_k = sum over steps and rows of (h * r_k)^T dz_k
         hm = tf.transpose(h_prev[:, None] * r[None], (1, 0, 2, 3))
         hm = tf.reshape(hm, (4, -1, u))
@@ -185,25 +171,17 @@ def _backward(lay: _Layout, U, h0, c0, r, hs, cs, zs, d_hs, d_h, d_c):
 
 class _Loops:
     def __init__(self):
-        import os
         import tensorflow as tf
 
-        mode = os.environ.get("FASTLSTM_MODE", "while")
-
         def make(lay):
-            fwd = lambda *a: _forward(lay, *a)
-            bwd = lambda *a: _backward(lay, *a)
-            if mode == "xla":
-                fwd = tf.function(fwd, jit_compile=True)
-                bwd = tf.function(bwd, jit_compile=True)
             @tf.custom_gradient
             def loop(xz, U, h0, c0, r):
-                hs, cs, zs, h, c = fwd(xz, U, h0, c0, r)
+                hs, cs, zs, h, c = _forward(lay, xz, U, h0, c0, r)
 
                 def grad(d_hs, d_h, d_c):
                     d_hs, d_h, d_c = (tf.zeros_like(ref) if d is None else d
                                       for d, ref in ((d_hs, hs), (d_h, h), (d_c, c)))
-                    return (*bwd(U, h0, c0, r, hs, cs, zs, d_hs, d_h, d_c),
+                    return (*_backward(lay, U, h0, c0, r, hs, cs, zs, d_hs, d_h, d_c),
                             tf.zeros_like(r))
 
                 return (hs, h, c), grad

@@ -34,7 +34,7 @@ _COMMON = {
     "precision": "float32",  # "mixed_bfloat16": bf16 compute, float32 weights (changes numerics)
     "jit_compile": False,  # XLA-compile the train step (same float32 maths, other fusion)
     "unroll": False,  # unroll the LSTM time loop in the graph (same maths)
-    "lstm_impl": "fast",  # "keras": keras.layers.LSTM; "fast": models/fast_lstm (same maths)
+    "lstm_impl": "keras",  # "fast": models/fast_lstm.FastLSTM (same maths, own loop + gradient)
 }
 
 PRECISIONS = ("float32", "mixed_bfloat16")
