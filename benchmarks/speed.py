@@ -12,8 +12,11 @@ from midigen_tf import registry
 V = 231  # the default corpus's vocabulary
 
 
+SIZE: dict = {}  # config overrides for every model of the benchmark (``--tiny`` shrinks it)
+
+
 def lstm_config(**overrides) -> dict:
-    config = registry.make_config("lstm", overrides)
+    config = registry.make_config("lstm", {**SIZE, **overrides})
     config["n_vocab"] = V
     return config
 
@@ -128,7 +131,7 @@ def training(steps: int, variants: list[str], echo) -> dict:
     # the plain port's arrays (n_vocab from the data, as the original: every id occurs)
     x, y = original.prepare_sequences(notes, V, seq)
     x_eval, y_eval = x[batch * (steps + 2):][:512], y[batch * (steps + 2):][:512]
-    port = original.create_network(x, V)
+    port = original.create_network(x, V, tuple(config["units"]))
     start = port.get_weights()
     rows = {}
 
