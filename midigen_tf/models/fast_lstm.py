@@ -38,7 +38,7 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="midigen_tf")
 class FastLSTM(keras.layers.LSTM):
-    """Drop-in ``keras.layers.LSTM`` (same arguments, weights and maths), faster training."""
+    """Drop-in ``keras.layers.LSTM`` (same arguments, weights and maths), its own time loop."""
 
     def _fast_ok(self, mask) -> bool:
         cell = self.cell
