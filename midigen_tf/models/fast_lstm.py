@@ -1,9 +1,9 @@
 """``FastLSTM``: ``keras.layers.LSTM`` with the same maths and another TensorFlow time loop.
 
 Option ``--set lstm_impl=fast`` of the classic presets; not the default because it was not
-faster on the machines measured (docs/performance.md: on a Xeon with AMX the one large input
-projection ran at a fraction of the rate of the 128-row products the plain loop makes, so
-hoisting it cost more than it saved).
+reliably faster where measured (docs/performance.md: ahead of the plain layer in both full
+benchmark runs, behind it when one layer was timed alone; on this loaded Xeon the one large
+input projection ran at a fraction of the rate of the 128-row products the plain loop makes).
 
 It is a subclass that keeps the layer's cell, weight names and shapes (``layer.cell`` serves
 the stateful generation engine unchanged, checkpoints are interchangeable with the plain
