@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 
 from midigen_tf.errors import MidigenError
+from midigen_tf.models.fast_lstm import FastLSTM
 
 FAMILY = "lstm"
 PIPELINE = "notes"
@@ -33,9 +34,11 @@ _COMMON = {
     "precision": "float32",  # "mixed_bfloat16": bf16 compute, float32 weights (changes numerics)
     "jit_compile": False,  # XLA-compile the train step (same float32 maths, other fusion)
     "unroll": False,  # unroll the LSTM time loop in the graph (same maths)
+    "lstm_impl": "keras",  # "fast": models/fast_lstm.FastLSTM (same maths, own loop + gradient)
 }
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+LSTM_IMPLS = {"keras": keras.layers.LSTM, "fast": FastLSTM}
 
 PRESETS = {
     "lstm": {**_COMMON, "units": [216, 316, 316], "sequence_length": 100, "epochs": 36},
@@ -46,6 +49,15 @@ PRESETS = {
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
     return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
+
+
+def lstm_class(config: dict) -> type:
+    """The LSTM layer class of ``config["lstm_impl"]`` (both give the same maths and weights)."""
+    impl = config.get("lstm_impl", "keras")
+    if impl not in LSTM_IMPLS:
+        raise MidigenError(f"lstm_impl={impl!r} is not known",
+                           hint=f"use --set lstm_impl=<one of {', '.join(LSTM_IMPLS)}>")
+    return LSTM_IMPLS[impl]
 
 
 def build_model(config: dict, inputs=None) -> keras.Model:
@@ -60,10 +72,11 @@ def build_model(config: dict, inputs=None) -> keras.Model:
         raise MidigenError(f"precision={precision!r} is not known",
                            hint=f"use --set precision=<one of {', '.join(PRECISIONS)}>")
     policy = keras.DTypePolicy(precision)
+    lstm = lstm_class(config)
     layers = (inputs(policy) if inputs is not None
               else [keras.Input((config["sequence_length"], 1), name="notes")])
     for i, u in enumerate(units):
-        layers.append(keras.layers.LSTM(
+        layers.append(lstm(
             u, return_sequences=i < len(units) - 1, name=f"lstm_{i + 1}",
             unroll=bool(config.get("unroll", False)), dtype=policy,
             recurrent_dropout=config["recurrent_dropout"] if i < len(units) - 1 else 0.0))
