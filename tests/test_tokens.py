@@ -190,7 +190,7 @@ def test_bundle_round_trip_and_mismatches(trained, tmp_path, make_midi):
     bundle = load_bundle(weights)
     assert bundle.config["family"] == "lstm-tokens" and bundle.extra["tokenizer"]["tokenization"] == "REMI"
     model, loaded, pipeline = load_for_generation(weights)
-    assert pipeline is tp and tl.vocabulary(tp.bundle_tokenizer(loaded)) == bundle.vocab
+    assert pipeline is tp.PIPELINE and tl.vocabulary(tp.bundle_tokenizer(loaded)) == bundle.vocab
     primer = make_midi(tmp_path / "primer.mid", n=12)
     run("generate", weights, "--primer", primer, "--temperature", 1.0, "--seed", 0, "-n", 120,
         "-o", tmp_path / "p.mid")
