@@ -34,7 +34,4 @@ def build_model(config):
         x = maestro.activation_layer(config["activation"], f"{config['activation']}_{i + 1}")(x)
         if config["dropout"]:
             x = keras.layers.Dropout(float(config["dropout"]), name=f"dropout_{i + 1}")(x)
-    outputs = keras.layers.Dense(1, kernel_regularizer=reg, name="output")(x)
-    model = keras.Model(inputs, outputs, name="maestro_mlp")
-    model.compile(optimizer=maestro.optimizer(config), loss="mean_squared_error", metrics=["mae"])
-    return model
+    return maestro.regressor(inputs, x, config, reg, "maestro_mlp")
