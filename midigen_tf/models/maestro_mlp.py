@@ -16,7 +16,7 @@ from midigen_tf.models import maestro
 FAMILY = "maestro-mlp"
 PIPELINE = maestro.PIPELINE
 PRESETS = {
-    "maestro-mlp": maestro.defaults(
+    FAMILY: maestro.defaults(
         sequence_length=10, features=["pitch"], target="pitch", hidden_layers=[1024, 512, 256],
         activation="relu", dropout=0.3, learning_rate=5e-4, weight_decay=1e-4, patience=15,
         epochs=300),

@@ -16,7 +16,7 @@ from midigen_tf.models import maestro
 FAMILY = "maestro-pitch"
 PIPELINE = maestro.PIPELINE
 PRESETS = {
-    "maestro-pitch": maestro.defaults(
+    FAMILY: maestro.defaults(
         features=["pitch"], units=[256, 256], dropout=0.0,
         generate_mode="autoregressive", scale="none"),
 }

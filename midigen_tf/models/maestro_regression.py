@@ -16,7 +16,7 @@ from midigen_tf.models import maestro
 FAMILY = "maestro-regression"
 PIPELINE = maestro.PIPELINE
 PRESETS = {
-    "maestro-regression": maestro.defaults(
+    FAMILY: maestro.defaults(
         target="pitch", units=[256, 256, 128], dense_units=64, dropout=0.3),
 }
 
