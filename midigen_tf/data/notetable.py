@@ -31,7 +31,7 @@ from midigen_tf.data.batches import window_dataset
 from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, reading
 from midigen_tf.io.midi import read_notes
 
 TABLE_DTYPE = np.dtype([("pitch", np.uint8), ("velocity", np.uint8), ("file", np.uint16),
@@ -145,11 +145,9 @@ def find_maestro_csv(data_dir: str | os.PathLike) -> Path | None:
 
 def read_csv_splits(path: str | os.PathLike) -> dict[str, str]:
     """``{midi_filename: split}`` from a MAESTRO metadata CSV."""
-    try:
+    with reading(f"cannot read the MAESTRO CSV {path}", errors=(OSError, UnicodeDecodeError, csv.Error)):
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise MidigenError(f"cannot read the MAESTRO CSV {path}: {err}") from err
     if not rows or not {"midi_filename", "split"} <= set(rows[0]):
         raise MidigenError(f"{path} has no midi_filename and split columns",
                            hint="use the maestro-v2.0.0.csv shipped with MAESTRO, or --set split=file")

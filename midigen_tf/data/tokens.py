@@ -252,9 +252,4 @@ def write_score(score, path: str | os.PathLike) -> Path:
     """Write a symusic Score as MIDI, atomically."""
     from midigen_tf.io import atomic
 
-    path = Path(path)
-    try:
-        return atomic.write_with(path, lambda p: score.dump_midi(str(p)))
-    except OSError as err:
-        raise MidigenError(f"cannot write {path}: {err.strerror or err}",
-                           hint="choose a writable output path with -o") from err
+    return atomic.write_output(path, lambda p: score.dump_midi(str(p)))

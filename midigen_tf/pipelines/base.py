@@ -77,6 +77,15 @@ class GenerateOptions:
             raise MidigenError(f"unknown engine {self.engine!r}", hint=f"use one of {', '.join(ENGINES)}")
         check_options(self.temperature, self.top_k, self.top_p)
 
+    def refuse_extra(self, known, message: str, hint: str) -> None:
+        """A ``MidigenError`` when ``extra`` (the ``-O`` options) has a key not in ``known``;
+        ``message`` names them where it says ``{}``."""
+        unknown = sorted(set(self.extra) - set(known))
+        if unknown:
+            from midigen_tf.errors import MidigenError
+
+            raise MidigenError(message.format(", ".join(unknown)), hint=hint)
+
     def output_paths(self) -> list[Path]:
         """``out.mid`` for one piece; ``out-1.mid``, ``out-2.mid`` ... for several."""
         out = Path(self.output)

@@ -23,7 +23,7 @@ import numpy as np
 
 from midigen_tf import config as config_lib
 from midigen_tf.data import notetable as nt
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, reading
 from midigen_tf.io import atomic, audio, plots
 from midigen_tf.io.midi import note_table, read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
@@ -174,10 +174,8 @@ def _sound_settings(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, 
 
 def _load_primer(bundle, options: GenerateOptions) -> tuple[np.ndarray, np.ndarray]:
     if options.primer is not None:
-        try:
+        with reading(f"cannot read the primer {options.primer}"):
             notes = nt.to_table(read_notes(options.primer))
-        except Exception as err:
-            raise MidigenError(f"cannot read the primer {options.primer}: {err}") from err
         return notes, np.full(len(notes), TEST, dtype=np.uint8)
     path = bundle.resolve("primer.npy")
     if not path.exists():

@@ -29,7 +29,7 @@ from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
 from midigen_tf.data.pianoroll import (N_FEATURES, N_PITCHES, Corpus, empty_reason,
                                        midi_to_roll, parse_roll, roll_batches, roll_to_notes)
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, reading, require_path
 from midigen_tf.io import atomic
 from midigen_tf.io.midi import write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
@@ -96,10 +96,8 @@ def after_training(model, prepared: Prepared, weights_dir, history, echo) -> Non
 # --- generation -------------------------------------------------------------------------------
 
 def generation_options(options: GenerateOptions) -> dict[str, Any]:
-    unknown = sorted(set(options.extra) - set(GENERATE_DEFAULTS))
-    if unknown:
-        raise MidigenError(f"unknown -O option(s) {', '.join(unknown)} for a piano-roll model",
-                           hint=f"options: {', '.join(f'{k}={v}' for k, v in GENERATE_DEFAULTS.items())}")
+    options.refuse_extra(GENERATE_DEFAULTS, "unknown -O option(s) {} for a piano-roll model",
+                         hint=f"options: {', '.join(f'{k}={v}' for k, v in GENERATE_DEFAULTS.items())}")
     opts = dict(GENERATE_DEFAULTS, **options.extra)
     if "mode" not in options.extra and options.temperature is not None:
         opts["mode"] = "sample"
@@ -117,13 +115,9 @@ def primer_windows(bundle, options: GenerateOptions, count: int, rng) -> np.ndar
     """``count`` starting windows: the end of ``--primer`` or random corpus windows."""
     window, fs = int(bundle.config["sequence_length"]), float(bundle.config["frame_seconds"])
     if options.primer is not None:
-        path = Path(options.primer)
-        if not path.exists():
-            raise MidigenError(f"primer {path} does not exist", hint="give a MIDI file with --primer")
-        try:
+        path = require_path(options.primer, "primer", "give a MIDI file with --primer")
+        with reading(f"cannot read primer {path} as MIDI"):
             roll = midi_to_roll(path, fs)
-        except Exception as err:
-            raise MidigenError(f"cannot read primer {path} as MIDI: {err}") from err
         roll = np.vstack([np.zeros((max(window - len(roll), 0), N_FEATURES), np.uint8), roll])
         return np.repeat(roll[None, -window:], count, axis=0)
     path = bundle.resolve(PRIMERS + ".npy")

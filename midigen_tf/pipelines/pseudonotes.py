@@ -30,7 +30,7 @@ from midigen_tf.data.batches import window_dataset
 from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, reading
 from midigen_tf.generate import generate_steps, one_hot_encoding, sampler
 from midigen_tf.io.midi import read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
@@ -122,10 +122,8 @@ def prepare(config: dict[str, Any], source: DataSource) -> Prepared:
 def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     from midigen_tf.models.seq2seq import inference_models
 
-    unknown = sorted(set(options.extra) - set(GENERATE_EXTRAS))
-    if unknown:
-        raise MidigenError(f"unknown generation option(s) {', '.join(unknown)} for seq2seq",
-                           hint=f"-O takes: {', '.join(GENERATE_EXTRAS)}")
+    options.refuse_extra(GENERATE_EXTRAS, "unknown generation option(s) {} for seq2seq",
+                         hint=f"-O takes: {', '.join(GENERATE_EXTRAS)}")
     if "encoding" not in bundle.extra or not bundle.vocab:
         raise MidigenError(f"bundle {bundle.path} has no pseudo-note bins or vocabulary",
                            hint="use the bundle (.json) written by training a seq2seq model")
@@ -156,11 +154,8 @@ def _primers(bundle, options: GenerateOptions, encoding: pn.Encoding, vocab_part
     """``(num_outputs, length)`` token ids to start from."""
     if options.primer is not None:
         path = Path(options.primer)
-        try:
+        with reading(f"cannot read the primer {path}", hint="give a MIDI file with --primer"):
             notes = read_notes(path)
-        except Exception as err:
-            raise MidigenError(f"cannot read the primer {path}: {err}",
-                               hint="give a MIDI file with --primer") from err
         if not len(notes):
             raise MidigenError(f"the primer {path} has no (non-drum) notes")
         ids = pn.nearest_ids(encoding.encode(notes), vocab_parts)[-window:]

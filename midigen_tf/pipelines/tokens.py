@@ -22,8 +22,8 @@ import keras
 import numpy as np
 
 from midigen_tf.data import tokens as tokens_lib
-from midigen_tf.data.sequences import split_indices, window_batches
-from midigen_tf.errors import MidigenError
+from midigen_tf.data.sequences import require_tokens, token_windows
+from midigen_tf.errors import MidigenError, reading
 from midigen_tf.generate import generate_tokens
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 
@@ -40,32 +40,19 @@ def prepare(config: dict, source: DataSource) -> Prepared:
     report = tokens_lib.tokenize_corpus(source.data_dir, tok, source.cache_dir, jobs=source.jobs,
                                         progress=source.options.get("progress", True))
     lines = report.lines("tokens")
-    if not report.parsed:
-        raise MidigenError(f"no usable notes in any file of {source.data_dir} "
-                           f"({len(report.skipped)} skipped):\n" + "\n".join(lines[1:]),
-                           hint="give a folder of pitched MIDI files (.mid/.midi)")
+    require_tokens(report.parsed, report, source.data_dir)
     bos, eos = tok.vocab["BOS_None"], tok.vocab["EOS_None"]
     ids = np.concatenate([np.concatenate([[bos], seq, [eos]]) for seq in report.parsed.values()]
                          ).astype(np.int32)
     seq_len = int(config["sequence_length"])
-    if len(ids) <= seq_len:
-        raise MidigenError(f"the corpus has {len(ids)} tokens, fewer than one window of {seq_len} + 1",
-                           hint="add MIDI files, or shorten the window with --set sequence_length=N")
-    n_windows = len(ids) - seq_len
-    train_idx, val_idx = split_indices(n_windows, source.validation_split)
-    if source.validation_split and len(val_idx) == 0:
-        raise MidigenError("--validation-split leaves no validation window",
-                           hint="use a larger split or more data")
-    batch = int(config["batch_size"])
-    train = window_batches(ids, seq_len, batch, train_idx, id_encoding, shuffle=True, seed=source.seed)
-    val = (window_batches(ids, seq_len, batch, val_idx, id_encoding, shuffle=False)
-           if len(val_idx) else None)
+    train, val, samples, n_windows = token_windows(ids, seq_len, int(config["batch_size"]),
+                                                   id_encoding, source.validation_split, source.seed)
     vocab = tokens_lib.vocabulary(tok)
     lines.append(f"{type(tok).__name__} tokens: {len(ids)} in {len(report.parsed)} files, "
                  f"vocabulary: {len(vocab)}, windows: {n_windows} of {seq_len}")
     return Prepared(train=train, val=val, config={**config, "n_vocab": len(vocab)}, vocab=vocab,
                     extra={"tokenizer": tokens_lib.tokenizer_to_json(tok)},
-                    arrays={TOKENS_ARRAY: ids}, samples=len(train_idx), report="\n".join(lines))
+                    arrays={TOKENS_ARRAY: ids}, samples=samples, report="\n".join(lines))
 
 
 def bundle_tokenizer(bundle):
@@ -95,13 +82,8 @@ def _start_windows(bundle, tok, seq_len: int, k: int, rng: np.random.Generator,
     starts = rng.integers(0, len(ids) - seq_len, size=k)
     windows = np.stack([ids[s:s + seq_len] for s in starts]).astype(np.int64)
     if primer is not None:
-        try:
+        with reading(f"cannot read the primer {primer}", hint="give a MIDI file with --primer"):
             known = tokens_lib.tokenize_file(primer, json.dumps(bundle.extra["tokenizer"]))
-        except MidigenError:
-            raise
-        except Exception as err:
-            raise MidigenError(f"cannot read the primer {primer}: {err}",
-                               hint="give a MIDI file with --primer") from err
         if not len(known):
             raise MidigenError(f"the primer {primer} has no pitched notes")
         known = np.concatenate([[tok.vocab["BOS_None"]], known])[-seq_len:]
@@ -110,9 +92,8 @@ def _start_windows(bundle, tok, seq_len: int, k: int, rng: np.random.Generator,
 
 
 def generate(model, bundle, options: GenerateOptions) -> list[Path]:
-    if options.extra:
-        raise MidigenError(f"unknown generation option(s) {', '.join(sorted(options.extra))} "
-                           "for MidiTok models", hint="these models take no -O options")
+    options.refuse_extra((), "unknown generation option(s) {} for MidiTok models",
+                         hint="these models take no -O options")
     tok = bundle_tokenizer(bundle)
     rng = np.random.default_rng(options.seed)
     seq_len = int(bundle.config["sequence_length"])
