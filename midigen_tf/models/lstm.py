@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import keras
 
-from midigen_tf.errors import MidigenError
+from midigen_tf.config import choice
 from midigen_tf.models.fast_lstm import FastLSTM
 
 FAMILY = "lstm"
@@ -53,11 +53,7 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
 
 def lstm_class(config: dict) -> type:
     """The LSTM layer class of ``config["lstm_impl"]`` (both give the same maths and weights)."""
-    impl = config.get("lstm_impl", "keras")
-    if impl not in LSTM_IMPLS:
-        raise MidigenError(f"lstm_impl={impl!r} is not known",
-                           hint=f"use --set lstm_impl=<one of {', '.join(LSTM_IMPLS)}>")
-    return LSTM_IMPLS[impl]
+    return LSTM_IMPLS[choice(config, "lstm_impl", LSTM_IMPLS, "keras")]
 
 
 def build_model(config: dict, inputs=None) -> keras.Model:
@@ -67,10 +63,7 @@ def build_model(config: dict, inputs=None) -> keras.Model:
     n_vocab = config["n_vocab"]
     if not n_vocab:
         raise ValueError("config['n_vocab'] is not set: prepare the data first")
-    precision = config.get("precision", "float32")
-    if precision not in PRECISIONS:
-        raise MidigenError(f"precision={precision!r} is not known",
-                           hint=f"use --set precision=<one of {', '.join(PRECISIONS)}>")
+    precision = choice(config, "precision", PRECISIONS, "float32")
     policy = keras.DTypePolicy(precision)
     lstm = lstm_class(config)
     layers = (inputs(policy) if inputs is not None

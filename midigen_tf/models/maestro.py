@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from midigen_tf.errors import MidigenError
 
 PIPELINE = "notetable"
 
@@ -100,16 +99,9 @@ def notes_input(config: dict[str, Any]):
     return keras.Input(shape=(int(config["sequence_length"]), len(config["features"])), name="notes")
 
 
-def check_activation(name: str) -> str:
-    if name not in ACTIVATIONS:
-        raise MidigenError(f"unknown activation {name!r}",
-                           hint=f"--set activation= one of {', '.join(ACTIVATIONS)}")
-    return name
-
-
 def activation_layer(name: str, layer_name: str):
     """relu / leaky_relu (slope 0.01, PyTorch's default) / elu / swish (= SiLU)."""
-    if check_activation(name) == "leaky_relu":
+    if name == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=0.01, name=layer_name)
     return keras.layers.Activation(ACTIVATIONS[name], name=layer_name)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keras
 
+from midigen_tf.config import choice
 from midigen_tf.models import maestro
 
 FAMILY = "maestro-mlp"
@@ -24,7 +25,7 @@ PRESETS = {
 
 
 def build_model(config):
-    maestro.check_activation(config["activation"])
+    choice(config, "activation", maestro.ACTIVATIONS, "relu")
     inputs = maestro.notes_input(config)
     reg = maestro.regularizer(config)
     x = keras.layers.Flatten(name="flatten")(inputs)
