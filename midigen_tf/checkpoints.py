@@ -170,3 +170,36 @@ def restore(model, weights_dir: str | Path) -> dict:
                            hint="resume with the same model settings, or start without --resume"
                            ) from err
     return state
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """``--max-minutes``: stop at a batch end once ``minutes`` of wall time have passed.
+
+    The clock starts when training begins (after data preparation). Keras then cuts the current
+    epoch short at that batch and ends it normally, so its checkpoint, history row and bundle
+    are written as usual. Each epoch's logs get ``batches``: the batches it trained on.
+    """
+
+    def __init__(self, minutes: float, clock=None):
+        super().__init__()
+        import time
+
+        self.seconds = float(minutes) * 60.0
+        self.clock = clock or time.monotonic
+        self.stopped = False
+
+    def on_train_begin(self, logs=None):
+        self._t0 = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["batches"] = self._batches
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self.clock() - self._t0 >= self.seconds:
+            self.stopped = True
+            self.model.stop_training = True

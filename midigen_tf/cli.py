@@ -92,8 +92,13 @@ def _source(data: str, cache_dir: str | None, no_cache: bool, validation_split: 
                    "TF_CONFIG (run the same command on every worker).")
 @click.option("--tensorboard", default=None, metavar="DIR",
               help="Also write TensorBoard logs to DIR (view: tensorboard --logdir DIR).")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="M", help="Wall-time budget: stop at the end of the epoch running when "
+                                "M minutes of training have passed (an equal budget for "
+                                "comparisons).")
 def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weights_dir, seed,
-              jobs, cache_dir, no_cache, compare_ref, resume, strategy, tensorboard):
+              jobs, cache_dir, no_cache, compare_ref, resume, strategy, tensorboard,
+              max_minutes):
     """Train a model (default: the classic seed-003 note/chord LSTM on midi_songs/)."""
     from midigen_tf import compare, config as config_lib, registry
     from midigen_tf.data.corpus import ensure_corpus
@@ -130,7 +135,8 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
     from midigen_tf.distribute import make_placement
 
     result = train(config, source, weights_dir, echo=click.echo, resume=resume,
-                   placement=make_placement(strategy), tensorboard=tensorboard)
+                   placement=make_placement(strategy), tensorboard=tensorboard,
+                   max_minutes=max_minutes)
     times = result.seconds_per_epoch
     if times:
         click.echo(f"trained {len(times)} epoch(s), {sum(times) / len(times):.1f} s per epoch; "

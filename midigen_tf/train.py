@@ -24,7 +24,7 @@ import numpy as np
 
 from midigen_tf import checkpoints, registry
 from midigen_tf.bundle import Bundle
-from midigen_tf.checkpoints import BestCheckpoint, HistoryWriter, ResumePoint
+from midigen_tf.checkpoints import BestCheckpoint, HistoryWriter, ResumePoint, TimeBudget
 from midigen_tf.console import keras_verbosity
 from midigen_tf.distribute import Placement, prepare_model, shard
 from midigen_tf.errors import MidigenError
@@ -108,12 +108,14 @@ def _distributed_data(placement: Placement, prepared: Prepared):
 
 def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
           verbose: int | str = "auto", echo=None, resume: bool = False,
-          placement: Placement | None = None, tensorboard: str | Path | None = None) -> TrainResult:
+          placement: Placement | None = None, tensorboard: str | Path | None = None,
+          max_minutes: float | None = None) -> TrainResult:
     """Train the model ``config`` describes on ``source``; checkpoints go to ``weights_dir``.
 
     ``echo``: where to report (default: ``source.echo``; the CLI passes ``click.echo``).
     ``resume``: continue the run saved in ``weights_dir/last.keras``. ``placement``: the
     ``tf.distribute`` strategy (``distribute.make_placement``); only the chief writes files.
+    ``max_minutes``: a wall-time budget; the epoch running when it is spent is the last.
     """
     import keras
 
@@ -158,6 +160,8 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
     timer = EpochTimer()
     callbacks = [timer, checkpoint, history, resume_point,
                  *pipeline.callbacks(config)]
+    if max_minutes is not None:  # --max-minutes M: first, so history rows get "batches"
+        callbacks.insert(0, TimeBudget(max_minutes))
     if tensorboard:  # --tensorboard DIR
         from importlib.util import find_spec
 
