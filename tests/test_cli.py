@@ -194,3 +194,20 @@ def test_default_corpus_is_built_when_midi_songs_is_empty(tmp_path, monkeypatch)
     from midigen_tf.data.notes import parse_midi_tokens
 
     assert len(parse_midi_tokens(path / files[0], "faithful")) > 20  # instrument on every part
+
+
+def test_generate_from_the_resume_point_last_keras(trained, tmp_path):
+    """``generate weights/last.keras``: the end-of-training model, its bundle found beside it."""
+    _, _, weights, _ = trained
+    history = json.loads((weights / "history.json").read_text())
+    assert history[1]["loss"] < history[0]["loss"]  # so weights.hdf5 is epoch 2, as last.keras
+    outputs = {}
+    for name in ("last.keras", "weights.hdf5"):
+        out = tmp_path / f"{name}.mid"
+        r = run("generate", weights / name, "-n", 12, "-o", out, "--seed", 5)
+        assert f"wrote {out}" in r.output
+        notes = [(n.pitch, round(n.start, 3)) for i in pretty_midi.PrettyMIDI(str(out)).instruments
+                 for n in i.notes]
+        assert len({start for _, start in notes}) == 12  # twelve events
+        outputs[name] = sorted(notes)
+    assert outputs["last.keras"] == outputs["weights.hdf5"]

@@ -19,6 +19,7 @@ from midigen_tf.pipelines.base import DataSource
 TINY = {"units": [8, 8], "dense_units": 8, "sequence_length": 8, "epochs": 1, "batch_size": 16}
 ARGS = ["--set", "units=[8,8]", "--set", "dense_units=8", "--set", "sequence_length=8",
         "--batch-size", "16", "--epochs", "1", "--no-cache", "--jobs", "1", "--seed", "4"]
+ROOT = Path(__file__).parent.parent
 
 
 def free_port() -> int:
@@ -36,10 +37,8 @@ def test_worker_position_chief_rules():
     assert worker_position({**chief, "task": {"type": "chief", "index": 0}}) == (0, 2, True)
 
 
-def test_two_workers_train_one_epoch_like_one_process(tiny_corpus, tmp_path):
-    from midigen_tf.train import train
-
-    weights = tmp_path / "w"
+def two_workers(args: list[str], weights: Path) -> list[str]:
+    """Run ``midigen train ARGS --strategy multi-worker`` as two workers on 127.0.0.1."""
     ports = [free_port(), free_port()]
     procs = []
     for index in range(2):
@@ -48,10 +47,9 @@ def test_two_workers_train_one_epoch_like_one_process(tiny_corpus, tmp_path):
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": "",
                "TF_CPP_MIN_LOG_LEVEL": "3"}
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "midigen_tf.cli", "train", "--data", str(tiny_corpus),
-             "--strategy", "multi-worker", "--weights-dir", str(weights), *ARGS],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=Path(__file__).parent.parent))
+            [sys.executable, "-m", "midigen_tf.cli", "train", *args,
+             "--strategy", "multi-worker", "--weights-dir", str(weights)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT))
     outputs = []
     for proc in procs:
         try:
@@ -62,9 +60,18 @@ def test_two_workers_train_one_epoch_like_one_process(tiny_corpus, tmp_path):
             pytest.fail("a worker did not finish")
         outputs.append(out.decode(errors="replace"))
         assert proc.returncode == 0, outputs[-1][-3000:]
-
     names = sorted(p.name for p in weights.iterdir() if not p.name.startswith("."))
-    assert names.count("weights.hdf5") == 1 and len([n for n in names if n.endswith(".hdf5")]) == 2
+    assert names.count("weights.hdf5") == 1  # one writer: the chief
+    return outputs
+
+
+def test_two_workers_train_one_epoch_like_one_process(tiny_corpus, tmp_path):
+    from midigen_tf.train import train
+
+    weights = tmp_path / "w"
+    two_workers(["--data", str(tiny_corpus), *ARGS], weights)
+    names = sorted(p.name for p in weights.iterdir() if not p.name.startswith("."))
+    assert len([n for n in names if n.endswith(".hdf5")]) == 2
     history = json.loads((weights / "history.json").read_text())
     assert len(history) == 1  # one writer: the chief
 
@@ -73,6 +80,38 @@ def test_two_workers_train_one_epoch_like_one_process(tiny_corpus, tmp_path):
                         options={"progress": False})
     single = train(config, source, tmp_path / "single", verbose=0, echo=lambda *a: None)
     assert history[0]["loss"] == pytest.approx(single.history[0]["loss"], rel=0.05)
+
+
+OTHER_FAMILIES = {  # preset -> tiny settings, through the CLI (whatever feeds the data)
+    "pianoroll-tiny": ["--set", "units=[8]", "--set", "sequence_length=10",
+                       "--set", "samples_per_epoch=64", "--batch-size", "16"],
+    "melody-lstm": ["--set", "units=[4]", "--set", "sequence_length=8", "--batch-size", "16"],
+}
+
+
+@pytest.mark.parametrize("preset", list(OTHER_FAMILIES))
+def test_two_workers_train_other_families(preset, tiny_corpus, tmp_path, make_midi):
+    """Piano roll and folk melodies train on two workers like one process, through the CLI."""
+    from click.testing import CliRunner
+
+    from midigen_tf.cli import main
+
+    if preset == "melody-lstm":  # folk: monophonic tunes
+        data = tmp_path / "tunes"
+        for seed in range(3):
+            make_midi(data / f"t{seed}.mid", n=40, seed=seed, chords=False, step=0.5)
+    else:
+        data = tiny_corpus
+    args = ["--model", preset, "--data", str(data), *OTHER_FAMILIES[preset], "--epochs", "1",
+            "--no-cache", "--jobs", "1", "--seed", "4"]
+    two_workers(args, tmp_path / "w")
+    history = json.loads((tmp_path / "w" / "history.json").read_text())
+    assert len(history) == 1  # one writer: the chief
+
+    r = CliRunner().invoke(main, ["train", *args, "--weights-dir", str(tmp_path / "single")])
+    assert r.exit_code == 0, r.output
+    single = json.loads((tmp_path / "single" / "history.json").read_text())
+    assert history[0]["loss"] == pytest.approx(single[0]["loss"], rel=0.05)
 
 
 def test_mirrored_strategy_trains_in_process(tiny_corpus, tmp_path):
@@ -86,6 +125,23 @@ def test_mirrored_strategy_trains_in_process(tiny_corpus, tmp_path):
     result = train(config, source, tmp_path / "w", verbose=0, echo=lambda *a: None,
                    placement=placement)
     assert (tmp_path / "w" / "weights.hdf5").exists() and len(result.history) == 1
+
+
+def test_mirrored_over_two_logical_cpus_matches_one_device(tiny_corpus, tmp_path):
+    """MirroredStrategy with two replicas (two logical CPU devices, in their own process)
+    trains the classic preset; its losses are close to one device's (batch-norm statistics
+    are per replica, so close, not equal)."""
+    helper = Path(__file__).parent / "helpers" / "mirrored_two_cpus.py"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(helper), str(tiny_corpus), str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["logical_cpus"] == 2 and result["replicas"] == 2
+    assert len(result["mirrored"]) == len(result["one_device"]) == 2
+    assert result["mirrored"] == pytest.approx(result["one_device"], rel=0.05)
+    assert (tmp_path / "mirrored" / "weights.hdf5").exists()
 
 
 def test_non_chief_writes_nothing_into_the_weights_folder(tiny_corpus, tmp_path):

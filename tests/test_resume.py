@@ -27,27 +27,40 @@ TINY = ["--set", "units=[8,8]", "--set", "dense_units=8", "--set", "sequence_len
 
 
 class InterruptAt(keras.callbacks.Callback):
-    """Sends this process SIGINT, as Ctrl-C would, in the middle of an epoch."""
+    """Ctrl-C in the middle of an epoch, as Python delivers it to the training loop: a
+    KeyboardInterrupt raised in the main thread (what the default SIGINT handler raises).
+
+    Raised here, not sent with ``os.kill(getpid(), SIGINT)``: a signal goes through state the
+    whole pytest process shares (the OS-level SIGINT disposition and the main thread's signal
+    mask, which any earlier test or C library may change, and the thread the kernel picks). When
+    it is not handled inside this call, CPython raises it at its next check in the main thread,
+    possibly inside a ``__del__`` or weakref callback, where an exception is printed as
+    "Exception ignored" and dropped (seen in this suite with the parse time limit's SIGALRM):
+    the likely way the run once finished all 3 epochs and exited 0 in a full suite run.
+    """
 
     def __init__(self, epoch: int, batch: int):
         super().__init__()
-        self.epoch, self.batch, self.current = epoch, batch, 0
+        self.epoch, self.batch, self.current, self.fired = epoch, batch, 0, False
 
     def on_epoch_begin(self, epoch, logs=None):
         self.current = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         if self.current == self.epoch and batch == self.batch:
-            os.kill(os.getpid(), signal.SIGINT)
+            self.fired = True
+            raise KeyboardInterrupt
 
 
 def test_ctrl_c_saves_then_resume_continues(tiny_corpus, tmp_path, monkeypatch):
     weights = tmp_path / "w"
+    interrupt = InterruptAt(1, 1)
     real = registry.pipeline
     monkeypatch.setattr(registry, "pipeline", lambda family: dataclasses.replace(
-        real(family), callbacks=lambda config: [InterruptAt(1, 1)]))
+        real(family), callbacks=lambda config: [interrupt]))
     r = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--epochs", "3",
                                   "--weights-dir", str(weights), *TINY])
+    assert interrupt.fired, r.output
     assert r.exit_code == 130, r.output
     assert "interrupted after 1 complete epoch" in r.output and "--resume" in r.output
     state = checkpoints.read_resume_state(weights)

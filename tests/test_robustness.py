@@ -4,10 +4,15 @@ for broken MIDI)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import signal
 import struct
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -186,12 +191,43 @@ def test_unreadable_file_is_skipped(tmp_path, monkeypatch):
     assert report.skipped == [(locked, "cannot read file: Permission denied")]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_file_by_permissions(tmp_path):
-    locked = song(tmp_path / "locked.mid")
-    locked.chmod(0)
-    report = parallel.parse_files([locked], _ok, FileCache(None, "t", {}), jobs=1, progress=False)
-    assert "Permission denied" in report.skipped[0][1]
+READER = """
+import json, os, sys
+from pathlib import Path
+from midigen_tf.data import parallel
+from midigen_tf.data.cache import FileCache
+paths = [Path(p) for p in sys.argv[1:]]
+report = parallel.parse_files(paths, lambda p: [Path(p).name], FileCache(None, "t", {}), jobs=1,
+                              progress=False)
+print(json.dumps({"uid": os.geteuid(), "parsed": [p.name for p in report.parsed],
+                  "skipped": [[p.name, r] for p, r in report.skipped]}))
+"""
+
+
+def test_unreadable_file_by_permissions():
+    """A file its reader may not open is skipped with the reason. Root opens any file, so as
+    root the reader runs as the unprivileged user 65534 (nobody), which root cannot lend its
+    rights to; a readable file beside it shows the reader works."""
+    folder = Path(tempfile.mkdtemp(prefix="midigen-perm-"))  # pytest's tmp_path is 0700
+    try:
+        folder.chmod(0o755)
+        good, locked = song(folder / "good.mid"), song(folder / "locked.mid")
+        good.chmod(0o644)
+        locked.chmod(0)
+        as_user = (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+                   if os.geteuid() == 0 else [])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent),
+                                                            os.environ.get("PYTHONPATH", "")]),
+               "HOME": str(folder)}
+        done = subprocess.run([*as_user, sys.executable, "-c", READER, str(good), str(locked)],
+                              capture_output=True, text=True, env=env, cwd=folder, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert result["uid"] != 0
+    assert result["parsed"] == ["good.mid"]
+    assert result["skipped"] == [["locked.mid", "cannot read file: Permission denied"]]
 
 
 # ----------------------------------------------------------------------------- training
