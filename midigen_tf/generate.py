@@ -156,16 +156,20 @@ class Stepper:
 
     def _trace(self, start: Callable, advance: Callable, jit_compile: bool = False) -> None:
         """``jit_compile``: XLA-compile the three functions. XLA needs static shapes, so the
-        argmax loop then always fills a buffer of ``CHUNK`` steps and runs ``n`` of them
-        (one compilation for every ``n``); the caller keeps the first ``n``."""
+        argmax loop then writes into a buffer of ``CHUNK`` steps and runs ``n`` of them (one
+        compilation serves every ``n``); ``run_argmax`` keeps the first ``n``."""
         import tensorflow as tf
 
+        size = CHUNK if jit_compile else None
+
         def run(state, n):  # argmax of token ids, every step inside the graph
-            out = tf.TensorArray(tf.int64, size=CHUNK if jit_compile else n)
-            for i in tf.range(n):
+            def body(i, out, state):
                 ids = tf.argmax(state[0], axis=-1)
-                out = out.write(i, ids)
-                state = advance(state, ids)
+                return i + 1, out.write(i, ids), advance(state, ids)
+
+            out = tf.TensorArray(tf.int64, size=size or n)
+            _, out, state = tf.while_loop(lambda i, out, state: i < n, body,
+                                          (tf.constant(0), out, state), maximum_iterations=size)
             return tf.transpose(out.stack()), state
 
         self._start = tf.function(start, reduce_retracing=True, jit_compile=jit_compile)
