@@ -99,11 +99,12 @@ def main(argv=None) -> int:
             args.notes, args.naive_notes, args.batch, echo, repeats)
         table(f"Generation (lstm preset; best of {repeats}; time includes reading the start "
               "window; per note of a batch = batch time / (K x notes))",
-              ["engine", "notes x K", "ms/note", "notes/s", "x naive", "target", "500 notes (s)",
-               "trace (s)"],
+              ["engine", "notes x K", "ms/note", "notes/s", "x naive", "target", "CPU ms/note",
+               "x naive (CPU)", "500 notes (s)", "trace (s)"],
               [[name, f"{r['notes']} x {r['k']}", r["ms_per_note"], r["notes_per_s"], r["speedup"],
                 f">= {r['target']:,.0f}x {'met' if r['speedup'] >= r['target'] else 'MISSED'}"
-                if r.get("target") else "-", r["for_500"], r["trace"]]
+                if r.get("target") else "-", r["cpu_ms_per_note"], r["cpu_speedup"], r["for_500"],
+                r["trace"]]
                for name, r in gen["rows"].items()], echo)
         echo(f"naive loop and full pass timed on {args.naive_notes} notes and scaled; windowed "
              f"tokens == naive tokens on those notes: {gen['windowed_equals_naive']}; every kernel "
