@@ -72,7 +72,7 @@ TARGETS = {"stateful": 1000.0, "windowed": 200.0}
 def generation(n: int, n_naive: int, k: int, echo, repeats: int = 3) -> dict:
     """ms per note (best of ``repeats``) for the naive loop, the windowed and stateful engines
     with each ``kernel`` (fused.KERNELS), and batches of K pieces; tokens compared."""
-    from midigen_tf.fused import KERNELS
+    from midigen_tf.fused import KERNELS, resolve
     from midigen_tf.generate import Engine, generate_tokens, scalar_encoding
 
     config = lstm_config()
@@ -92,7 +92,7 @@ def generation(n: int, n_naive: int, k: int, echo, repeats: int = 3) -> dict:
     rows["naive loop (original predict.py)"] = dict(notes=n_naive, k=1, seconds=dt, trace=0.0,
                                                     cpu_seconds=cpu[-1])
 
-    def run(label, engine, windows, count, pipelined=None, kernel="fused", times=repeats):
+    def run(label, engine, windows, count, pipelined=None, kernel="auto", times=repeats):
         runner = Engine(model, encode, engine, pipelined=pipelined, kernel=kernel)
         trace, _ = _clock(lambda: generate_tokens(model, windows, 2, encode, runner=runner))
         echo(f"  {label}: {count} notes x {len(windows)}, best of {times} ...")
@@ -106,9 +106,10 @@ def generation(n: int, n_naive: int, k: int, echo, repeats: int = 3) -> dict:
     tokens["full"] = run("windowed, full pass per note", "windowed", start, n_naive, False,
                          times=1)[0]
     for engine, count in (("windowed", n_windowed), ("stateful", n)):
-        for kernel in KERNELS:
-            tokens[engine, kernel] = run(f"{engine}, kernel={kernel}", engine, start, count,
-                                         kernel=kernel)[0]
+        for kernel in KERNELS[1:]:  # fused, xla, layers ("auto" picks one of them)
+            default = " (default)" if resolve("auto", engine) == kernel else ""
+            tokens[engine, kernel] = run(f"{engine}, kernel={kernel}{default}", engine, start,
+                                         count, kernel=kernel)[0]
     batch = np.stack([ids[i * 997:i * 997 + seq] for i in range(k)])
     run(f"windowed, batch of {k}", "windowed", batch, max(n // 20, 10))
     run(f"stateful, batch of {k}", "stateful", batch, n)
@@ -125,7 +126,7 @@ def generation(n: int, n_naive: int, k: int, echo, repeats: int = 3) -> dict:
     same = bool(np.array_equal(tokens["naive"], windowed[:n_naive])
                 and np.array_equal(tokens["naive"], tokens["full"]))
     kernels_same = {engine: all(np.array_equal(tokens[engine, kernel], tokens[engine, "layers"])
-                                for kernel in KERNELS) for engine in ("windowed", "stateful")}
+                                for kernel in KERNELS[1:]) for engine in ("windowed", "stateful")}
     stateful = tokens["stateful", "fused"][:len(windowed)]
     agree = int(np.argmax(stateful != windowed)) if not np.array_equal(stateful, windowed) \
         else len(windowed)

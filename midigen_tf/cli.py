@@ -156,9 +156,10 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
 @click.option("--engine", default="windowed", show_default=True,
               help="windowed: a fresh window per note (the reports); stateful: carry the "
                    "recurrent state forward, one step per note (much faster).")
-@click.option("--kernel", default="fused", show_default=True,
+@click.option("--kernel", default="auto", show_default=True,
               help="How a step is computed: fused (one matrix product per LSTM layer, "
-                   "XLA-compiled), xla (the layers' own cells, XLA-compiled) or layers (no XLA).")
+                   "XLA-compiled), xla (the layers' own cells, XLA-compiled), layers (no XLA); "
+                   "auto: fused with --engine stateful, layers with windowed (the fastest).")
 @click.option("--notes", "notes_file", default=None,
               help="For weights from the original Keras 2 scripts (no bundle): their data/notes pickle.")
 @click.option("--model", "preset", default="lstm", show_default=True,

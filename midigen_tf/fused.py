@@ -1,6 +1,8 @@
 """How the generation engine computes one recurrent step: its ``kernel`` option (issue 14).
 
-* ``fused`` (default) -- every plain ``keras.layers.LSTM`` (tanh / sigmoid, with bias, float32)
+* ``auto`` (default) -- ``fused`` for the stateful engine, ``layers`` for the windowed one:
+  what was fastest on the wall clock in the benchmark (docs/performance.md).
+* ``fused`` -- every plain ``keras.layers.LSTM`` (tanh / sigmoid, with bias, float32)
   becomes one matrix product per layer and step, ``[x, h] @ [W; U] + b``, with the weights
   concatenated once when the engine is built; the other layers are called as they are. The
   argmax loop, ``start`` and ``advance`` are XLA-compiled (``jit_compile=True``), so a whole
@@ -21,12 +23,16 @@ from typing import Callable
 import keras
 import numpy as np
 
-KERNELS = ("fused", "xla", "layers")
+KERNELS = ("auto", "fused", "xla", "layers")
 
 
-def check_kernel(kernel: str) -> None:
+def resolve(kernel: str, engine: str) -> str:
+    """The kernel ``kernel`` means for ``engine`` ("windowed" or "stateful")."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel {kernel!r} is not one of {KERNELS}")
+    if kernel == "auto":
+        return "fused" if engine == "stateful" else "layers"
+    return kernel
 
 
 def jit(kernel: str) -> bool:

@@ -15,8 +15,8 @@ one loop: K start windows are K pieces generated together; the pipeline's ``pick
 steps`` chooses each next step (sampling, threshold, regression value ...). With ``pick=None``
 (argmax of token ids, the reports) the whole loop runs inside one compiled function, in chunks
 of ``CHUNK`` steps (for the progress bar). Seq2seq plugs its own stepper into the same loop
-(``steppers.EncoderDecoderStepper``). How one step is computed (``kernel``: ``fused`` by
-default, ``xla``, ``layers``) is ``fused.py``'s business.
+(``steppers.EncoderDecoderStepper``). How one step is computed (``kernel``: ``auto`` by
+default, ``fused``, ``xla``, ``layers``) is ``fused.py``'s business.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from midigen_tf.errors import MidigenError
-from midigen_tf.fused import cell_step, check_kernel, jit
+from midigen_tf.fused import cell_step, jit, resolve
 from midigen_tf.sampling import choose
 
 ENGINES = ("windowed", "stateful")
@@ -217,12 +217,12 @@ class Engine(Stepper):
 
     def __init__(self, model, encode: Callable, engine: str = "windowed",
                  pipelined: bool | None = None, dtype: str = "int64", name: str | None = None,
-                 kernel: str = "fused"):
+                 kernel: str = "auto"):
         import tensorflow as tf
 
         if engine not in ENGINES:  # users' options are checked by GenerateOptions
             raise ValueError(f"engine {engine!r} is not one of {ENGINES}")
-        check_kernel(kernel)
+        kernel = resolve(kernel, engine)
         self.engine, self.dtype, self.kernel = engine, dtype, kernel
         if engine == "windowed" and pipelined is not False:
             try:
@@ -320,7 +320,7 @@ def sampler(rng: np.random.Generator, temperature=None, top_k=None, top_p=None):
 def generate_tokens(model, windows: np.ndarray, n: int, encode: Callable,
                     rng: np.random.Generator | None = None, temperature=None, top_k=None,
                     top_p=None, engine: str = "windowed", progress: bool = False,
-                    runner: Engine | None = None, kernel: str = "fused") -> np.ndarray:
+                    runner: Engine | None = None, kernel: str = "auto") -> np.ndarray:
     """Generate ``n`` token ids after each row of ``windows`` (K, L) with ``model``; (K, n).
 
     ``runner`` reuses an ``Engine`` (traced once) across calls. Options are checked once, by

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from midigen_tf import registry
-from midigen_tf.fused import KERNELS, fusable
+from midigen_tf.fused import fusable, resolve
 from midigen_tf.generate import CHUNK, Engine, generate_tokens, one_hot_encoding, scalar_encoding
 from test_engine import L, V, scramble, tiny_config
 
@@ -62,7 +62,8 @@ def test_fused_argmax_crosses_the_chunk_boundary(classic):
 def test_fused_step_probabilities_match_the_layers(classic, engine):
     """The pushed (sampling) path: the same probabilities to float rounding, step after step."""
     windows = np.random.default_rng(5).integers(0, V, (3, L))
-    runners = [Engine(classic, scalar_encoding(V), engine, kernel=kernel) for kernel in KERNELS]
+    runners = [Engine(classic, scalar_encoding(V), engine, kernel=kernel)
+               for kernel in ("fused", "xla", "layers")]
     states = [runner.start(windows) for runner in runners]
     for t in range(12):
         probs = [np.asarray(state[0]) for state in states]
@@ -79,6 +80,11 @@ def test_fusable_refuses_what_it_would_compute_differently():
     assert not fusable(keras.layers.LSTM(4, go_backwards=True))
     assert not fusable(keras.layers.GRU(4))
     assert fusable(keras.layers.LSTM(4))
+
+
+def test_auto_kernel_is_fused_when_stateful_and_layers_when_windowed():
+    assert resolve("auto", "stateful") == "fused" and resolve("auto", "windowed") == "layers"
+    assert resolve("xla", "windowed") == "xla"
 
 
 def test_unknown_kernel_is_refused_where_options_are_built():

@@ -61,7 +61,7 @@ class GenerateOptions:
     primer: Path | None = None
     num_outputs: int = 1
     engine: str = "windowed"  # "windowed" (faithful) or "stateful"
-    kernel: str = "fused"  # how a step is computed: fused.KERNELS (docs/performance.md)
+    kernel: str = "auto"  # how a step is computed: fused.KERNELS (docs/performance.md)
     extra: dict[str, Any] = field(default_factory=dict)
     echo: Callable[[str], None] = silent  # where generate reports (the CLI: click.echo)
 
