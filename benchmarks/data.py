@@ -41,9 +41,11 @@ def parsing(data: str | None, files: int, notes: int, echo) -> dict:
     for label, jobs, cache in (("cold, 1 process", 1, tmp / "c1"),
                                (f"cold, {os.cpu_count()} processes", 0, tmp / "c2")):
         echo(f"  parsing {count} files: {label} ...")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         tokens, _ = get_notes(folder, cache_dir=cache, jobs=jobs, progress=False)
-        rows[label] = dict(seconds=time.perf_counter() - t0, tokens=len(tokens))
+        seconds = time.perf_counter() - t0
+        rows[label] = dict(seconds=seconds, tokens=len(tokens), cpu=_cpu() - c0,
+                           cores=(_cpu() - c0) / seconds)
     echo("  parsing: warm cache (fresh process) ...")
     warm = json.loads(subprocess.run(
         [sys.executable, "-m", "benchmarks.data", "warm", str(folder), str(tmp / "c2")],
@@ -54,6 +56,12 @@ def parsing(data: str | None, files: int, notes: int, echo) -> dict:
         row["files_per_s"] = count / row["seconds"]
         row["speedup"] = cold / row["seconds"]
     return dict(rows=rows, files=count, music21_imported_on_warm=warm["music21_imported"])
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the parsing workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _status_mb(field: str) -> float:
@@ -102,7 +110,7 @@ def _child(argv: list[str]) -> dict:
 
         config = registry.make_config("lstm", {})
         prepared = prepare_from_tokens(config, notes, DataSource(Path("."), Path(".")))
-        x, y = prepared.train[len(prepared.train) // 2]
+        x, y = next(iter(prepared.train))  # one batch gathered by the tf.data pipeline
         shapes = [prepared.samples, list(x.shape), list(y.shape)]
     del keras
     return dict(tokens=n, baseline_mb=base, peak_mb=_peak_mb(), shapes=shapes)

@@ -42,6 +42,24 @@ def matmul_gflops(n: int = 1024, shape=(128, 632, 1264), repeat: int = 20) -> di
     return out
 
 
+CPU_FLAGS = (("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX-512"),
+             ("avx512_bf16", "AVX512_BF16"), ("amx_bf16", "AMX-BF16"), ("amx_tile", "AMX"))
+
+
+def cpu_features() -> list[str]:
+    """The vector / matrix instruction sets of this CPU that matter here, from /proc/cpuinfo."""
+    try:
+        flags = next((set(line.split(":", 1)[1].split()) for line in open("/proc/cpuinfo")
+                      if line.startswith("flags")), set())
+    except OSError:
+        flags = set()
+    return [name for flag, name in CPU_FLAGS if flag in flags]
+
+
+def has_bf16(features: list[str]) -> bool:
+    return "AVX512_BF16" in features or "AMX-BF16" in features
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                   if line.startswith("model name")), platform.processor())
@@ -68,33 +86,47 @@ def table(title: str, header: list[str], rows: list[list], echo) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="tiny counts (smoke test)")
-    ap.add_argument("--sections", default="generation,training,parsing,memory",
-                    help="comma-separated subset of generation,training,parsing,memory")
+    ap.add_argument("--tiny", action="store_true",
+                    help="smallest run (tiny models and corpora; seconds): tests that it runs")
+    ap.add_argument("--sections", default="generation,training,batchers,parsing,memory,tokenizers",
+                    help="comma-separated subset of generation,training,batchers,parsing,memory,"
+                         "tokenizers")
     ap.add_argument("--notes", type=int, default=1000,
                     help="notes per stateful engine (windowed: a quarter of them)")
     ap.add_argument("--naive-notes", type=int, default=10, help="notes for the naive loop (scaled)")
     ap.add_argument("--batch", type=int, default=16, help="pieces generated together")
     ap.add_argument("--steps", type=int, default=6, help="training steps per variant")
-    ap.add_argument("--variants", default="default;precision=mixed_bfloat16",
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="interleaved training rounds per path (best rate kept)")
+    ap.add_argument("--variants", default="default;lstm_impl=fast;precision=mixed_bfloat16",
                     help="our training variants, ';'-separated: default, or key=value[,key=value]")
     ap.add_argument("--data", default=None, help="MIDI folder for the parsing section")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     args = ap.parse_args(argv)
-    if args.quick:
+    if args.quick or args.tiny:
         args.notes, args.naive_notes, args.batch, args.steps = 40, 3, 4, 2
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick or args.tiny else 3
+    if args.tiny:
+        args.notes, args.naive_notes, args.batch = 10, 2, 2
+        from benchmarks import speed as _speed
+
+        _speed.SIZE.update(units=[8, 8, 8], sequence_length=12, batch_size=16)
     sections = set(args.sections.split(","))
     echo = lambda *a: print(*a, flush=True)  # noqa: E731
     t_start = time.perf_counter()
     results = {"machine": machine()}
+    features = results["cpu_features"] = cpu_features()
     echo(f"machine: {results['machine']}")
-    matmul_before = matmul_gflops()
+    echo(f"CPU features: {', '.join(features) or 'none of ' + ', '.join(n for _, n in CPU_FLAGS)}")
+    matmul_before = matmul_gflops(256 if args.tiny else 1024, repeat=3 if args.tiny else 20)
 
     from benchmarks import data, speed
 
     gen = train = None
     if "generation" in sections:
-        echo("\n[generation] lstm preset (216/316/316, window 100, vocabulary 231), argmax")
+        c = speed.lstm_config()
+        echo(f"\n[generation] lstm preset ({'/'.join(map(str, c['units']))}, window "
+             f"{c['sequence_length']}, vocabulary {c['n_vocab']}), argmax")
         gen = results["generation"] = speed.generation(
             args.notes, args.naive_notes, args.batch, echo, repeats)
         table(f"Generation (lstm preset; best of {repeats}; time includes reading the start "
@@ -117,22 +149,44 @@ def main(argv=None) -> int:
              f"{gen['naive_ms'] / gen['floor_ms']:,.0f}x the naive loop at most")
     if "training" in sections:
         variants = [v for v in args.variants.split(";") if v]
-        echo(f"\n[training] lstm preset, batch 128, {args.steps} steps per variant (first excluded)")
-        train = results["training"] = speed.training(args.steps, variants, echo)
-        table(f"Training (same initial weights, same {args.steps} batches; eval loss on 512 "
-              "held-out windows)", ["path", "samples/s", "x port", "train loss", "eval loss"],
-              [[name, r["samples_per_s"], r["ratio"], r["train_loss"], r["eval_loss"]]
-               for name, r in train["rows"].items()], echo)
+        skipped = [v for v in variants if "bfloat16" in v and not has_bf16(features)]
+        variants = [v for v in variants if v not in skipped]
+        echo(f"\n[training] lstm preset, batch {speed.lstm_config()['batch_size']}, {args.steps} "
+             "steps per variant (first excluded)")
+        train = results["training"] = speed.training(
+            args.steps, variants, echo, 1 if args.quick or args.tiny else args.rounds)
+        flops = train_flops()
+        for r in train["rows"].values():
+            r["gflops"] = flops * r["samples_per_s"] / 1e9
+            r["of_matmul"] = r["gflops"] / matmul_before["square"]
+        table(f"Training (same initial weights, same {args.steps} batches; best of {train['rounds']} "
+              "interleaved rounds; losses of the first; eval loss on 512 held-out windows; "
+              "GFLOP/s counted as 3 x forward FLOPs, of the float32 matmul rate)",
+              ["path", "samples/s", "x port", "train loss", "eval loss", "GFLOP/s", "of matmul"],
+              [[name, r["samples_per_s"], r["ratio"], r["train_loss"], r["eval_loss"], r["gflops"],
+                f"{100 * r['of_matmul']:.0f}%"] for name, r in train["rows"].items()]
+              + [[f"ours ({v})", "not measured: no bf16 instructions", "-", "-", "-", "-", "-"]
+                 for v in skipped], echo)
+    if "batchers" in sections:  # every family: old PyDataset against the one tf.data batcher
+        from benchmarks import batchers
+
+        steps, repeats = ((batchers.QUICK["steps"], batchers.QUICK["repeats"]) if args.quick
+                          else (10, 3))
+        echo(f"\n[batchers] every family's CPU preset, {steps} fit steps per path, best of {repeats}")
+        results["batchers"] = batchers.run(steps, repeats, echo=echo)
+        table(f"One batcher (fit, {steps} steps per path, best of {repeats})", batchers.HEADER,
+              batchers.rows_for_table(results["batchers"]), echo)
     if "parsing" in sections:
-        files, notes = (6, 200) if args.quick else (24, 600)
+        files, notes = (2, 40) if args.tiny else (6, 200) if args.quick else (24, 600)
         echo("\n[parsing] music21, classic tokens")
         parse = results["parsing"] = data.parsing(args.data, files, notes, echo)
-        table(f"Parsing {parse['files']} MIDI files", ["run", "seconds", "files/s", "x cold serial"],
-              [[name, r["seconds"], r["files_per_s"], r["speedup"]]
+        table(f"Parsing {parse['files']} MIDI files (CPU s: parsing processes' own CPU time; "
+              "cores = CPU s / seconds)", ["run", "seconds", "files/s", "x cold serial", "CPU s", "cores"],
+              [[name, r["seconds"], r["files_per_s"], r["speedup"], r.get("cpu", "-"), r.get("cores", "-")]
                for name, r in parse["rows"].items()], echo)
         echo(f"music21 imported by the warm run: {parse['music21_imported_on_warm']}")
     if "memory" in sections:
-        n = 200_000 if args.quick else 2_000_000
+        n = 20_000 if args.tiny else 200_000 if args.quick else 2_000_000
         echo(f"\n[memory] preparing windows of 100 for {n:,} synthetic tokens")
         mem = results["memory"] = data.memory(n, min(n, 100_000), echo)
         o, u = mem["original"], mem["ours"]
@@ -144,7 +198,14 @@ def main(argv=None) -> int:
               echo)
         if mem["scaled"]:
             echo(f"the original approach was measured on {o['tokens']:,} tokens and scaled linearly")
-    context(gen, train, results, echo, matmul_before)
+    if "tokenizers" in sections:  # symusic (MidiTok pipelines) vs music21, default corpus
+        from benchmarks import tokenizers
+
+        echo("\n[tokenizers] cold parsing of the default corpus: symusic vs music21")
+        results["tokenizers"] = tokenizers.parsing(args.data, 10 if args.quick else None, echo)
+        tokenizers.report(results["tokenizers"], echo, table)
+    context(gen, train, results, echo, matmul_before, 256 if args.tiny else 1024)
+    targets(results, echo)
     results["seconds"] = time.perf_counter() - t_start
     echo(f"\nbenchmark finished in {results['seconds'] / 60:.1f} min")
     if args.json:
@@ -153,14 +214,61 @@ def main(argv=None) -> int:
     return 0
 
 
-def context(gen, train, results, echo, matmul_before: dict) -> None:
+def train_flops() -> float:
+    """FLOPs of one training sample (forward + backward, counted as 3 x forward)."""
+    from benchmarks.speed import lstm_config
+
+    config = lstm_config()
+    step, head = lstm_flops(config["units"], 1, config["dense_units"], config["n_vocab"])
+    return 3 * (step * config["sequence_length"] + head)
+
+
+def targets(results: dict, echo) -> None:
+    """Every target of issue 14 beside the ratio this run measured."""
+    rows, gen, train = [], results.get("generation"), results.get("training")
+    parse = results.get("parsing")
+
+    def row(target, need, value, unit="x"):
+        shown = "not run" if value is None else f"{value:,.2f}{unit}" if unit == "x" else value
+        met = "-" if value is None else ("met" if (value >= need if unit == "x" else need) else "missed")
+        rows.append([target, shown, met])
+
+    g = gen["rows"] if gen else {}
+
+    def default(engine):  # the one-piece row of the engine's default kernel
+        return next((r for name, r in g.items()
+                     if name.startswith(f"{engine}, kernel=") and "(default)" in name), {})
+
+    row("generation, stateful, one piece >= 1,000x naive", 1000, default("stateful").get("speedup"))
+    row("generation, windowed, one piece >= 200x naive", 200, default("windowed").get("speedup"))
+    if gen:
+        row("windowed tokens == naive tokens", gen["windowed_equals_naive"],
+            str(gen["windowed_equals_naive"]), unit="")
+        same_kernels = all(gen["kernels_same_tokens"].values())
+        row("every --kernel gives the tokens of kernel=layers", same_kernels, str(same_kernels),
+            unit="")
+    same = None
+    if train:  # same maths: float32 paths (bf16 changes numerics)
+        same = max((r["ratio"] for name, r in train["rows"].items()
+                    if name.startswith("ours") and "bfloat16" not in name), default=None)
+    row("training, same maths, >= 1.5x the plain port", 1.5, same)
+    p = parse["rows"] if parse else {}
+    cold = next((r for name, r in p.items() if name.startswith("cold") and "1 process" not in name), {})
+    row("parsing, cold, 2 processes >= 1.6x serial", 1.6, cold.get("speedup"))
+    row("parsing, warm cache >= 50x cold (as fast as before)", 50,
+        p.get("warm cache (fresh process)", {}).get("speedup"))
+    results["targets"] = rows
+    table("Targets of issue 14 (ratios of this run)", ["target", "measured", ""], rows, echo)
+
+
+def context(gen, train, results, echo, matmul_before: dict, n: int = 1024) -> None:
     from benchmarks.speed import lstm_config
 
     config = lstm_config()
     step, head = lstm_flops(config["units"], 1, config["dense_units"], config["n_vocab"])
     window = step * config["sequence_length"] + head
     per_sample = 3 * window  # forward + backward (about twice the forward)
-    after = matmul_gflops()  # measured before and after the run: the best of the two
+    after = matmul_gflops(n, repeat=3 if n < 1024 else 20)  # before and after the run: the best
     mm = {k: max(v, after[k]) for k, v in matmul_before.items()}
     results["context"] = dict(flops_window=window, flops_step=step + head,
                               flops_train_sample=per_sample, matmul_gflops=mm)
@@ -175,7 +283,7 @@ def context(gen, train, results, echo, matmul_before: dict) -> None:
         for i, (engine, flops) in enumerate((("windowed", window), ("stateful", step + head)), 1):
             best = min(r["ms_per_note"] for name, r in g.items() if name.startswith(engine))
             rows[i][2] = flops / best / 1e6
-    echo(f"\nmatrix multiply, float32: {mm['square']:.1f} GFLOP/s (1024^3), "
+    echo(f"\nmatrix multiply, float32: {mm['square']:.1f} GFLOP/s ({n}^3), "
          f"{mm['lstm_step']:.1f} GFLOP/s (128x632 @ 632x1264, one LSTM step)")
     table("Work and the fraction of the machine we reach (best path of each row)",
           ["unit", "MFLOP", "GFLOP/s reached", "of matmul peak"],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from midigen_tf import __version__
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, require_path
 from midigen_tf.io import atomic
 
 BUNDLE_FORMAT = "midigen-bundle"
@@ -129,10 +129,8 @@ def weights_fit(model, weights_path: str | os.PathLike) -> bool:
 
 def load_weights(model, weights_path: str | os.PathLike, bundle: Bundle | None = None) -> None:
     """``model.load_weights`` with a clear error when the file does not fit the model."""
-    path = Path(weights_path)
-    if not path.exists():
-        raise MidigenError(f"weights file {path} does not exist",
-                           hint="train first (python lstm.py) or give the path of a checkpoint")
+    path = require_path(weights_path, "weights file",
+                        "train first (python lstm.py) or give the path of a checkpoint")
     if not path.name.endswith(WEIGHT_SUFFIXES):
         raise MidigenError(f"{path} is not a weights file ({', '.join(WEIGHT_SUFFIXES)})")
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from midigen_tf.cli_tools import parse_options
 from midigen_tf.console import quiet_tensorflow_import
 from midigen_tf.data.corpus import DEFAULT_DATA
 from midigen_tf.errors import MidigenError
@@ -79,9 +80,7 @@ def _source(data: str, cache_dir: str | None, no_cache: bool, validation_split: 
               help="Fraction of windows held out; then val_loss is reported and monitored.")
 @click.option("--weights-dir", default="weights", show_default=True, help="Where checkpoints go.")
 @click.option("--seed", type=int, default=None, help="Seed for repeatable runs.")
-@click.option("--jobs", type=click.IntRange(min=0), default=0, help="Parser processes (0: one per core).")
-@click.option("--cache-dir", default=None, help="Parsed-file cache (default .cache/midigen).")
-@click.option("--no-cache", is_flag=True, help="Parse every file again.")
+@parse_options
 @click.option("--compare", "compare_ref", type=click.Choice(list(REFERENCES)), default=None,
               help="After training, print our per-epoch figures beside the report's table.")
 @click.option("--resume", is_flag=True,

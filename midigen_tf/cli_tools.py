@@ -20,6 +20,17 @@ def _path_option(name: str, what: str):
                         help=f"Write {what}; PATH only with one MIDI file (default: beside it).")
 
 
+def parse_options(command):
+    """``--jobs``, ``--cache-dir``, ``--no-cache``: how a command parses its corpus."""
+    for option in reversed([
+            click.option("--jobs", type=click.IntRange(min=0), default=0,
+                         help="Parser processes (0: one per core)."),
+            click.option("--cache-dir", default=None, help="Parsed-file cache (default .cache/midigen)."),
+            click.option("--no-cache", is_flag=True, help="Parse every file again.")]):
+        command = option(command)
+    return command
+
+
 def echo_audio(rendered) -> None:
     click.echo(f"wrote {rendered.path} ({rendered.describe()})")
 
@@ -108,10 +119,8 @@ def _groups(specs: tuple[str, ...]) -> dict[str, list[Path]]:
               help="Tokens for repetition and copying: onset groups of pitches (any model) or "
                    "seed 003's note/chord tokens.")
 @click.option("-o", "--output", default="evaluation", show_default=True,
-              help="Folder for evaluation.md, evaluation.json and pitch_classes.png.")
-@click.option("--jobs", type=click.IntRange(min=0), default=0, help="Parser processes (0: one per core).")
-@click.option("--cache-dir", default=None, help="Parsed-file cache (default .cache/midigen).")
-@click.option("--no-cache", is_flag=True, help="Parse every file again.")
+              help="Folder for evaluation.md, evaluation.json, pitch_classes.png and rhythm.png.")
+@parse_options
 def evaluate_cmd(generated, corpus, held_out, held_out_every, tokens, output, jobs, cache_dir, no_cache):
     """Objective metrics of generated MIDI (files or folders, one column each) against the
     training corpus and a held-out part: Markdown table, JSON and a pitch-class histogram."""

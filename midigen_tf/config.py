@@ -58,3 +58,12 @@ def merge(defaults: dict[str, Any], overrides: dict[str, Any], *, preset: str) -
                 )
         config[key] = value
     return config
+
+
+def choice(config: dict[str, Any], key: str, allowed: Iterable[str], default: str) -> str:
+    """``config[key]`` (or ``default``), refused with the allowed values when it is not one."""
+    value = config.get(key, default)
+    if value not in allowed:
+        raise MidigenError(f"{key}={value!r} is not known",
+                           hint=f"use --set {key}=<one of {', '.join(allowed)}>")
+    return value

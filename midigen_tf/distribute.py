@@ -113,58 +113,45 @@ def prepare_model(placement: Placement, model) -> None:
     model.test_step = as_vectors(model.test_step)
 
 
-def _tuples(batch):
-    """Lists -> tuples, so tf.data keeps a list of model inputs apart instead of stacking it."""
-    if isinstance(batch, (list, tuple)):
-        return tuple(_tuples(b) for b in batch)
-    if isinstance(batch, dict):
-        return {k: _tuples(v) for k, v in batch.items()}
-    return batch
-
-
-def _rows(batch) -> int:
-    import tensorflow as tf
-
-    return int(tf.nest.flatten(batch)[0].shape[0])
-
-
-def _batches_forever(dataset, steps: int, index: int, count: int):
-    """Rows ``index::count`` of every batch of a PyDataset, epoch after epoch (reshuffled)."""
-    import tensorflow as tf
-
-    while True:
-        for i in range(steps):
-            yield tf.nest.map_structure(lambda a: a[index::count], _tuples(dataset[i]))
-        dataset.on_epoch_end()
-
-
 def usable_batches(dataset, count: int) -> int:
-    """Batches that give each of ``count`` workers at least one row (a short last batch may not)."""
-    n = len(dataset)
-    if n and _rows(dataset[n - 1]) < count:
-        n -= 1
-    if n < 1:
+    """Batches of a tf.data ``dataset`` that give each of ``count`` workers at least one row
+    (a short last batch may not). A ``data.batches`` dataset tells its sizes; any other
+    finite dataset is counted (its last batch is read once)."""
+    import tensorflow as tf
+
+    steps = int(dataset.cardinality())
+    if steps < 0:
+        raise MidigenError("multi-worker training needs a dataset of known, finite length",
+                           hint="build the batches with midigen_tf.data.batches.window_dataset")
+    samples, size = getattr(dataset, "samples", None), getattr(dataset, "batch_size", None)
+    if samples is not None and size is not None:
+        last = samples - (steps - 1) * size if steps else 0
+    else:
+        last = next(iter(dataset.skip(steps - 1).take(1)), None) if steps else None
+        last = int(tf.nest.flatten(last)[0].shape[0]) if last is not None else 0
+    if steps and last < count:
+        steps -= 1
+    if steps < 1:
         raise MidigenError(f"the data gives fewer rows per batch than the {count} workers",
                            hint="use more data or a larger --batch-size")
-    return n
+    return steps
 
 
 def shard(placement: Placement, dataset):
     """``(distributed dataset, steps per epoch)``: this worker's rows of every batch.
 
-    ``dataset`` is a ``keras.utils.PyDataset`` of numpy batches (``(x, y)``, nested inputs
-    allowed); the result is a ``tf.distribute`` dataset Keras trains on as it is.
+    ``dataset`` is a finite ``tf.data.Dataset`` of ``(x, y)`` batches (nested inputs allowed),
+    the same on every worker (same data, same seed, so the same order). Worker ``w`` of ``k``
+    keeps rows ``w, w + k, ...`` of every batch (sliced in the graph), so a step sees the same
+    global batch as a one-process run; the epoch's batches repeat (reshuffled) for Keras.
     """
     import tensorflow as tf
 
     steps = usable_batches(dataset, placement.num_workers)
-    signature = tf.nest.map_structure(
-        lambda a: tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)), _tuples(dataset[0]))
 
     def make(context):
         index, count = context.input_pipeline_id, context.num_input_pipelines
-        return tf.data.Dataset.from_generator(
-            lambda: _batches_forever(dataset, steps, index, count),
-            output_signature=signature).prefetch(2)
+        rows = lambda *batch: tf.nest.map_structure(lambda a: a[index::count], batch)  # noqa: E731
+        return dataset.take(steps).map(rows).repeat()
 
     return placement.strategy.distribute_datasets_from_function(make), steps

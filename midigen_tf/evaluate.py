@@ -17,6 +17,18 @@ What users of the classic scripts suffer from is measured on tokens:
 * ``longest_copy``: the longest token n-gram also found in one reference piece;
   ``copied_8gram_share``: share of the piece's 8-grams found in the reference.
 
+Rhythm metrics work on beat positions (the MIDI tempo map; onsets on a grid of ``RESOLUTION``
+steps per beat, MusPy's default resolution) and bars (the MIDI time signatures):
+
+* ``groove_consistency`` (MusPy, after Wu & Yang 2020): 1 minus the mean Hamming distance,
+  per grid step, between the onset vectors of neighbouring bars;
+* ``onsets_per_bar``: distinct onsets per bar, empty bars included; ``on_beat_rate``: share of
+  distinct onsets on a beat; ``mean_ioi``: mean inter-onset interval in beats;
+* ``duration_entropy``: entropy (bits) of the note-length histogram over ``NOTE_VALUES``, the
+  note-length histogram of Yang & Lerch (2020);
+* ``ioi_distance``: 1 minus the overlapping area (Yang & Lerch 2020) of the piece's
+  inter-onset-interval histogram over ``NOTE_VALUES`` and a reference's (0 = same rhythms).
+
 Tokens are either ``events`` (the sorted pitches starting together: works for any family) or
 ``classic`` (seed 003's note/chord tokens, so a classic model's copying is seen as such).
 """
@@ -38,6 +50,12 @@ METRICS = (  # key, label, lower-is-better note for the docs
     ("polyphony", "polyphony (notes)"),
     ("polyphony_rate", "polyphony rate"),
     ("empty_beat_rate", "empty-beat rate"),
+    ("mean_ioi", "mean inter-onset interval (beats)"),
+    ("ioi_distance", "IOI histogram distance to training"),
+    ("duration_entropy", "note-duration entropy (bits)"),
+    ("groove_consistency", "groove consistency"),
+    ("onsets_per_bar", "onsets per bar"),
+    ("on_beat_rate", "onsets on the beat"),
     ("repetition_rate", "repetition rate"),
     ("longest_repeat", "longest repeat (tokens)"),
     ("longest_copy", "longest copied n-gram (tokens)"),
@@ -48,6 +66,8 @@ METRICS = (  # key, label, lower-is-better note for the docs
 COPY_N = 8
 MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
+RESOLUTION = 24  # grid steps per beat
+NOTE_VALUES = np.array([1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 3 / 4, 1, 3 / 2, 2, 3, 4])  # beats
 
 
 def entropy(counts: np.ndarray) -> float:
@@ -57,7 +77,7 @@ def entropy(counts: np.ndarray) -> float:
     if total <= 0:
         return 0.0
     p = counts[counts > 0] / total
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0  # never -0.0
 
 
 def scale_consistency(pitches: np.ndarray) -> float:
@@ -112,6 +132,72 @@ def empty_beat_rate(start: np.ndarray, end: np.ndarray, beats: np.ndarray) -> fl
     for a, b in zip(np.floor(s + 1e-9).astype(int), np.ceil(e - 1e-9).astype(int)):
         empty[max(a, 0):max(b, a + 1)] = False
     return float(empty.mean())
+
+
+def note_value_histogram(beats: np.ndarray) -> np.ndarray:
+    """Counts of lengths (in beats) per class of ``NOTE_VALUES``, each length to the nearest
+    class on a log scale (longer than 4 beats: 4; shorter than 1/8: 1/8)."""
+    beats = np.asarray(beats, dtype=np.float64)
+    beats = beats[beats > 0]
+    nearest = np.abs(np.log2(beats)[:, None] - np.log2(NOTE_VALUES)[None, :]).argmin(axis=1)
+    return np.bincount(nearest, minlength=len(NOTE_VALUES)).astype(np.float64)
+
+
+def onset_steps(start_beats: np.ndarray) -> np.ndarray:
+    """Distinct onsets on the grid of ``RESOLUTION`` steps per beat, sorted."""
+    return np.unique(np.round(np.asarray(start_beats, dtype=np.float64) * RESOLUTION).astype(np.int64))
+
+
+def ioi_histogram(start_beats: np.ndarray) -> np.ndarray:
+    """Counts of inter-onset intervals (between distinct onsets) per class of ``NOTE_VALUES``."""
+    return note_value_histogram(np.diff(onset_steps(start_beats)) / RESOLUTION)
+
+
+def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """1 minus the overlapping area of two histograms, each normalised to sum 1 (0 = equal,
+    1 = disjoint); NaN when either is empty."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.sum() <= 0 or b.sum() <= 0:
+        return math.nan
+    return float(1.0 - np.minimum(a / a.sum(), b / b.sum()).sum())
+
+
+def bar_lines(downbeat_beats: np.ndarray, last: float) -> np.ndarray:
+    """Bar start positions (beats) from the time signatures' downbeats, extended past the last
+    one at its bar length up to beat ``last``; 4/4 from beat 0 without downbeats."""
+    bars = np.asarray(downbeat_beats, dtype=np.float64)
+    if len(bars) == 0 or bars[0] > 0:
+        bars = np.concatenate([[0.0], bars])
+    step = bars[-1] - bars[-2] if len(bars) > 1 else 4.0
+    extra = np.arange(1, max(0, int(math.ceil((last - bars[-1]) / step))) + 2) * step + bars[-1]
+    return np.concatenate([bars, extra])
+
+
+def rhythm_metrics(start_beats: np.ndarray, end_beats: np.ndarray,
+                   downbeat_beats: np.ndarray) -> dict[str, float]:
+    """Groove consistency, onsets per bar, on-beat rate, mean IOI and note-duration entropy."""
+    steps = onset_steps(start_beats)
+    if len(steps) == 0:
+        return dict.fromkeys(("groove_consistency", "onsets_per_bar", "on_beat_rate", "mean_ioi",
+                              "duration_entropy"), math.nan)
+    bars = np.round(bar_lines(downbeat_beats, steps[-1] / RESOLUTION) * RESOLUTION).astype(np.int64)
+    which = np.maximum(np.searchsorted(bars, steps, side="right") - 1, 0)
+    used = bars[:which.max() + 2]  # bars from the first to the one of the last onset
+    patterns = []
+    for i in range(len(used) - 1):
+        row = np.zeros(used[i + 1] - used[i], dtype=bool)
+        row[steps[which == i] - used[i]] = True
+        patterns.append(row)
+    distances = []
+    for a, b in zip(patterns, patterns[1:]):
+        n = max(len(a), len(b))  # bars of unequal length: the shorter padded with silence
+        distances.append(np.count_nonzero(np.pad(a, (0, n - len(a))) != np.pad(b, (0, n - len(b)))) / n)
+    durations = np.asarray(end_beats, dtype=np.float64) - np.asarray(start_beats, dtype=np.float64)
+    return {"groove_consistency": 1.0 - float(np.mean(distances)) if distances else math.nan,
+            "onsets_per_bar": len(steps) / len(patterns),
+            "on_beat_rate": float(np.mean(steps % RESOLUTION == 0)),
+            "mean_ioi": float(np.diff(steps).mean() / RESOLUTION) if len(steps) > 1 else math.nan,
+            "duration_entropy": entropy(note_value_histogram(durations))}
 
 
 def event_tokens(notes: np.ndarray) -> list[str]:
@@ -193,10 +279,13 @@ class Piece:
     beats: np.ndarray
     tokens: list[str]
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    downbeats: np.ndarray = field(default_factory=lambda: np.zeros(0))  # seconds
 
 
-def piece_metrics(piece: Piece, reference: NgramIndex | None = None) -> dict[str, float]:
-    """Every metric of ``METRICS`` for one piece (copying only with a ``reference``)."""
+def piece_metrics(piece: Piece, reference: NgramIndex | None = None,
+                  ioi_reference: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric of ``METRICS`` for one piece (copying only with a ``reference``, the IOI
+    distance only with an ``ioi_reference`` histogram)."""
     notes = piece.notes
     pitches = notes["pitch"].astype(np.int64)
     start, end = notes["start"].astype(np.float64), notes["end"].astype(np.float64)
@@ -212,6 +301,10 @@ def piece_metrics(piece: Piece, reference: NgramIndex | None = None) -> dict[str
         "polyphony": poly,
         "polyphony_rate": poly_rate,
         "empty_beat_rate": empty_beat_rate(start, end, piece.beats),
+        **rhythm_metrics(to_beats(start, piece.beats), to_beats(end, piece.beats),
+                         to_beats(piece.downbeats, piece.beats)),
+        "ioi_distance": (histogram_distance(ioi_histogram(to_beats(start, piece.beats)), ioi_reference)
+                         if ioi_reference is not None else math.nan),
         "repetition_rate": rep,
         "longest_repeat": float(longest_rep),
         "longest_copy": math.nan,

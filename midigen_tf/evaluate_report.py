@@ -22,12 +22,12 @@ from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import find_files
 from midigen_tf.data.parallel import ParseReport, parse_files
 from midigen_tf.errors import MidigenError
-from midigen_tf.evaluate import (COPY_N, METRICS, NgramIndex, Piece, event_tokens,
-                                 piece_metrics, pitch_class_histogram)
+from midigen_tf.evaluate import (COPY_N, METRICS, NOTE_VALUES, NgramIndex, Piece, event_tokens,
+                                 ioi_histogram, piece_metrics, pitch_class_histogram, to_beats)
 from midigen_tf.io import atomic
 
 TOKEN_MODES = ("events", "classic")
-PARSER_VERSION = 1
+PARSER_VERSION = 2  # 2: downbeats for the rhythm metrics
 PITCH_CLASS_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -42,14 +42,16 @@ def parse_piece(path: Path, tokens: str = "events") -> dict:
     notes = read_notes(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        beats = pretty_midi.PrettyMIDI(str(path)).get_beats()
+        midi = pretty_midi.PrettyMIDI(str(path))
+        beats, downbeats = midi.get_beats(), midi.get_downbeats()
     if tokens == "classic":
         from midigen_tf.data.notes import parse_midi_tokens
 
         toks = parse_midi_tokens(path, "all")
     else:
         toks = event_tokens(notes)
-    return {"notes": notes, "beats": np.asarray(beats, dtype=np.float64), "tokens": toks}
+    return {"notes": notes, "beats": np.asarray(beats, dtype=np.float64), "tokens": toks,
+            "downbeats": np.asarray(downbeats, dtype=np.float64)}
 
 
 def _no_notes(parsed: dict) -> str | None:
@@ -100,12 +102,13 @@ class Evaluation:
             return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                     for k, v in d.items()}
 
-        return {"tokens": self.tokens, "copy_n": COPY_N,
+        return {"tokens": self.tokens, "copy_n": COPY_N, "note_values": NOTE_VALUES.tolist(),
                 "metrics": [k for k, _ in METRICS],
                 "skipped": [[str(p), r] for p, r in self.report.skipped],
                 "groups": [{"label": g.label, "role": g.role, "pieces": len(g.pieces),
                             "copy_reference": g.copy_reference,
                             "pitch_class_histogram": pitch_class_histogram(g.pieces).tolist(),
+                            "ioi_histogram": ioi_shares(g.pieces).tolist(),
                             "summary": {k: clean(v) for k, v in g.summary().items()},
                             "per_piece": [{"name": p.name, **clean(m)}
                                           for p, m in zip(g.pieces, g.metrics)]}
@@ -146,7 +149,8 @@ def evaluate(generated: dict[str, list[Path]], corpus: str | os.PathLike,
             if p in report.parsed:
                 d = report.parsed[p]
                 ids = np.array([vocab.setdefault(t, len(vocab)) for t in d["tokens"]], dtype=np.int32)
-                group.pieces.append(Piece(p.name, d["notes"], d["beats"], d["tokens"], ids))
+                group.pieces.append(Piece(p.name, d["notes"], d["beats"], d["tokens"], ids,
+                                          d["downbeats"]))
         if not group.pieces:
             raise MidigenError(f"no readable MIDI with notes in the {label} group",
                                hint="; ".join(f"{p}: {r}" for p, r in report.skipped[:3]) or None)
@@ -155,12 +159,21 @@ def evaluate(generated: dict[str, list[Path]], corpus: str | os.PathLike,
     seen = by_role["training"].pieces + (by_role["held-out"].pieces if held_out is None else [])
     whole = NgramIndex([p.ids for p in seen])
     train_only = NgramIndex([p.ids for p in by_role["training"].pieces])
+    rhythm = ioi_shares(by_role["training"].pieces)
     for group in groups:
         reference = {"generated": whole, "held-out": train_only}.get(group.role)
         group.copy_reference = {"generated": f"the whole corpus ({len(seen)} files)",
                                 "held-out": "the training part"}.get(group.role, "")
-        group.metrics = [piece_metrics(p, reference) for p in group.pieces]
+        group.metrics = [piece_metrics(p, reference, rhythm if group.role != "training" else None)
+                         for p in group.pieces]
     return Evaluation(groups, tokens, report)
+
+
+def ioi_shares(pieces: list[Piece]) -> np.ndarray:
+    """Share of inter-onset intervals per class of ``NOTE_VALUES`` over all ``pieces``."""
+    counts = sum((ioi_histogram(to_beats(p.notes["start"].astype(np.float64), p.beats))
+                  for p in pieces), np.zeros(len(NOTE_VALUES)))
+    return counts / counts.sum() if counts.sum() else counts
 
 
 def _fmt(value: float) -> str:
@@ -184,11 +197,14 @@ def markdown_table(evaluation: Evaluation) -> str:
             by_reference.setdefault(g.copy_reference, []).append(f"`{g.label}`")
     notes += [f"Copying of {', '.join(labels)} is measured against {ref}."
               for ref, labels in by_reference.items()]
+    notes.append("Rhythm in beats of the MIDI tempo map; IOI distance: 1 - overlap of the piece's "
+                 "inter-onset-interval histogram with the training part's.")
     return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
 
 
-def histogram_png(evaluation: Evaluation, path: str | os.PathLike) -> Path:
-    """Grouped bars: share of notes per pitch class for each group."""
+def _grouped_bars(evaluation: Evaluation, path, shares, ticks: list[str], xlabel: str,
+                  ylabel: str, title: str) -> Path:
+    """One bar per group at each tick: ``shares(pieces)`` of every group."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(9, 4), dpi=100)
@@ -196,20 +212,41 @@ def histogram_png(evaluation: Evaluation, path: str | os.PathLike) -> Path:
     groups = evaluation.groups
     width = 0.8 / len(groups)
     for i, g in enumerate(groups):
-        ax.bar(np.arange(12) + (i - (len(groups) - 1) / 2) * width, pitch_class_histogram(g.pieces),
+        ax.bar(np.arange(len(ticks)) + (i - (len(groups) - 1) / 2) * width, shares(g.pieces),
                width, label=f"{g.label} ({len(g.pieces)})")
-    ax.set_xticks(np.arange(12), PITCH_CLASS_NAMES)
-    ax.set_xlabel("pitch class")
-    ax.set_ylabel("share of notes")
-    ax.set_title("Pitch classes: generated vs training")
+    ax.set_xticks(np.arange(len(ticks)), ticks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     return atomic.write_with(Path(path), lambda p: fig.savefig(p, format="png"))
 
 
+def histogram_png(evaluation: Evaluation, path: str | os.PathLike) -> Path:
+    """Grouped bars: share of notes per pitch class for each group."""
+    return _grouped_bars(evaluation, path, pitch_class_histogram, list(PITCH_CLASS_NAMES),
+                         "pitch class", "share of notes", "Pitch classes: generated vs training")
+
+
+def ioi_png(evaluation: Evaluation, path: str | os.PathLike) -> Path:
+    """Grouped bars: share of inter-onset intervals per note value for each group."""
+    return _grouped_bars(evaluation, path, ioi_shares, [_note_value(v) for v in NOTE_VALUES],
+                         "inter-onset interval (beats)", "share of intervals",
+                         "Rhythm: inter-onset intervals, generated vs training")
+
+
+def _note_value(v: float) -> str:
+    from fractions import Fraction
+
+    return str(Fraction(v).limit_denominator(12))
+
+
 def write_report(evaluation: Evaluation, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """``evaluation.md``, ``evaluation.json`` and ``pitch_classes.png`` in ``out_dir``."""
+    """``evaluation.md``, ``evaluation.json``, ``pitch_classes.png`` and ``rhythm.png`` in
+    ``out_dir``."""
     out = Path(out_dir)
     return {"markdown": atomic.write_text(out / "evaluation.md", markdown_table(evaluation)),
             "json": atomic.write_json(out / "evaluation.json", evaluation.to_json()),
-            "histogram": histogram_png(evaluation, out / "pitch_classes.png")}
+            "histogram": histogram_png(evaluation, out / "pitch_classes.png"),
+            "rhythm": ioi_png(evaluation, out / "rhythm.png")}

@@ -247,7 +247,9 @@ class Engine(Stepper):
             def pipe(states, q, length, ids):
                 """Every copy reads step ``q``; copy ``q % L`` starts there from zero."""
                 k = tf.shape(ids)[0]
-                x = tf.tile(encode(ids[:, None]), [length, 1, 1])  # row = copy * K + piece
+                steps = ids[:, None]  # (K, 1, ...): ids or frames of any rank
+                reps = tf.concat([[length], tf.ones([tf.rank(steps) - 1], tf.int32)], 0)
+                x = encode(tf.tile(steps, reps))  # row = copy * K + piece
                 keep = tf.repeat(tf.cast(tf.not_equal(tf.range(length), q % length), x.dtype), k)
                 states = tf.nest.map_structure(lambda s: s * tf.cast(keep[:, None], s.dtype), states)
                 out, states = step(x, states)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from midigen_tf import registry
 from midigen_tf.bundle import Bundle, bundle_path, load_bundle, load_weights, weights_fit
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, require_path
 
 
 def legacy_bundle(notes_file: str | Path, preset: str) -> Bundle:
@@ -41,10 +41,8 @@ def _legacy_preset_that_fits(weights: Path, bundle: Bundle) -> str | None:
 def load_for_generation(weights: str | Path, notes_file: str | Path | None = None,
                         preset: str = "lstm"):
     """``(model, bundle, pipeline)`` for a checkpoint (``pipeline``: a ``pipelines.base.Pipeline``)."""
-    weights = Path(weights)
-    if not weights.exists():
-        raise MidigenError(f"weights file {weights} does not exist",
-                           hint="train first (python lstm.py), then use weights/weights.hdf5")
+    weights = require_path(weights, "weights file",
+                           "train first (python lstm.py), then use weights/weights.hdf5")
     if notes_file is not None:
         bundle = legacy_bundle(notes_file, preset)
     elif bundle_path(weights).exists():

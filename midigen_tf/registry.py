@@ -29,6 +29,7 @@ from midigen_tf.errors import MidigenError
 
 FAMILY_MODULES: tuple[str, ...] = (
     "midigen_tf.models.lstm",
+    "midigen_tf.models.lstm_tokens",
     "midigen_tf.models.seq2seq",
     "midigen_tf.models.pianoroll",
     "midigen_tf.models.maestro_pitch",
@@ -70,23 +71,19 @@ def presets() -> dict[str, Preset]:
     return out
 
 
+def _lookup(table: dict, key: str, what: str, known: str):
+    """``table[key]``, or a ``MidigenError`` naming the unknown ``what`` and the known keys."""
+    if key not in table:
+        raise MidigenError(f"unknown {what} {key!r}", hint=f"{known} {', '.join(table)}")
+    return table[key]
+
+
 def get_preset(name: str) -> Preset:
-    try:
-        return presets()[name]
-    except KeyError:
-        raise MidigenError(
-            f"unknown model {name!r}", hint=f"choose one of: {', '.join(presets())}"
-        ) from None
+    return _lookup(presets(), name, "model", "choose one of:")
 
 
 def family_module(family: str) -> ModuleType:
-    try:
-        return _families()[family]
-    except KeyError:
-        raise MidigenError(
-            f"unknown model family {family!r}",
-            hint=f"this version knows: {', '.join(_families())}",
-        ) from None
+    return _lookup(_families(), family, "model family", "this version knows:")
 
 
 def pipeline(family: str):

@@ -97,24 +97,13 @@ def _sigterm_as_interrupt():
 
 def _distributed_data(placement: Placement, prepared: Prepared):
     """``(train, val, steps, val_steps)`` for this worker (the data as is on one worker)."""
-    import keras
-
     train, val = prepared.train, prepared.val
-    steps, val_steps = prepared.steps_per_epoch, prepared.validation_steps
-    if placement.num_workers > 1 and isinstance(train, keras.utils.PyDataset):
+    steps = val_steps = None  # one worker: Keras reads the batch count (cardinality)
+    if placement.num_workers > 1:
         train, steps = shard(placement, train)
         if val is not None:
             val, val_steps = shard(placement, val)
     return train, val, steps, val_steps
-
-
-def _fit_shuffles(data) -> bool:
-    """Whether ``fit(shuffle=...)`` acts on ``data``: on arrays and a PyDataset, not on a
-    tf.data pipeline (it shuffles itself; Keras warns when told to). A shard is ordered by
-    its source, so the caller also asks for the unsharded data."""
-    import tensorflow as tf
-
-    return not isinstance(data, tf.data.Dataset)
 
 
 def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
@@ -184,7 +173,7 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
                       initial_epoch=initial_epoch, steps_per_epoch=steps,
                       validation_steps=val_steps, callbacks=callbacks,
                       verbose=keras_verbosity() if verbose == "auto" else verbose,
-                      shuffle=_fit_shuffles(train_data) and train_data is prepared.train)
+                      shuffle=False)  # the batches come shuffled (data.batches)
     except KeyboardInterrupt:
         path = resume_point.save(interrupted=True)
         raise TrainingInterrupted(

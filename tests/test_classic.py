@@ -13,7 +13,7 @@ from midigen_tf import registry
 from midigen_tf.bundle import Bundle, bundle_path, load_bundle, load_weights, save_bundle
 from midigen_tf.checkpoints import checkpoint_name
 from midigen_tf.data import notes as notes_lib
-from midigen_tf.data.sequences import WindowDataset, split_indices, window_batches
+from midigen_tf.data.sequences import split_indices, window_batches
 from midigen_tf.errors import MidigenError
 from midigen_tf.pipelines.base import DataSource
 from midigen_tf.generate import scalar_encoding
@@ -93,15 +93,13 @@ def test_windows_equal_the_reports_prepare_sequences(tmp_path):
     assert sorted(epochs[0]) == sorted(epochs[1]) == want and epochs[0] != epochs[1]
 
 
-def test_window_dataset_shuffles_every_window_once_per_epoch():
+def test_window_batches_shuffle_every_window_once_per_epoch():
     ids = np.arange(50)
-    ds = WindowDataset(ids, 5, 7, shuffle=True, seed=3)
-    targets = np.concatenate([ds[i][1] for i in range(len(ds))])
-    assert sorted(targets) == list(range(5, 50))
-    before = targets.copy()
-    ds.on_epoch_end()
-    after = np.concatenate([ds[i][1] for i in range(len(ds))])
-    assert sorted(after) == sorted(before) and not np.array_equal(after, before)
+    ds = window_batches(ids, 5, 7, np.arange(45), lambda w: w, shuffle=True, seed=3)
+    assert int(ds.cardinality()) == 7
+    before, after = (np.concatenate([y.numpy() for _, y in ds]) for _ in range(2))
+    assert sorted(before) == sorted(after) == list(range(5, 50))
+    assert not np.array_equal(after, before)
 
 
 def test_split_indices_holds_out_the_last_part():

@@ -126,6 +126,6 @@ def test_evaluate_command(tmp_path, make_midi):
     assert result.exit_code == 0, result.output
     assert "| metric | argmax (1) | t1.0 (1) | training (2) | held-out (2) |" in result.output
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
-        "evaluation.md", "evaluation.json", "pitch_classes.png"}
+        "evaluation.md", "evaluation.json", "pitch_classes.png", "rhythm.png"}
     result = runner.invoke(main, ["evaluate", str(tmp_path / "none"), "--corpus", str(tmp_path / "corpus")])
     assert result.exit_code == 1 and "does not exist" in result.output

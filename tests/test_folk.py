@@ -135,7 +135,7 @@ def test_prepare_report_split_and_cache(folder, tmp_path):
     assert prepared.extra["songs_kept"] == 3 and prepared.extra["validation_songs"] == 1
     vocab = prepared.vocab
     assert prepared.config["n_vocab"] == len(vocab) and "/" in vocab
-    x, y = prepared.train[0]
+    x, y = (np.asarray(a) for a in next(iter(prepared.train)))
     assert x.shape == (8, 8, len(vocab)) and np.allclose(x.sum(-1), 1) and y.shape == (8,)
     ids = prepared.arrays[pipeline.TRAIN_IDS]
     assert x[0].argmax(-1).tolist() in [ids[i:i + 8].tolist() for i in range(len(ids) - 8)]

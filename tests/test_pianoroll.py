@@ -8,7 +8,7 @@ import pytest
 
 from midigen_tf import registry
 from midigen_tf.bundle import Bundle
-from midigen_tf.data.pianoroll import (Corpus, RollWindows, midi_to_roll, notes_to_roll,
+from midigen_tf.data.pianoroll import (Corpus, roll_batches, midi_to_roll, notes_to_roll,
                                        roll_to_notes)
 from midigen_tf.errors import MidigenError
 from midigen_tf.io.images import piano_roll_image
@@ -62,14 +62,13 @@ def test_windows_stay_inside_pieces_and_validation_shares_no_frame():
         frames = corpus.roll[s:s + 6, 0]
         assert len(set(frames)) == 1 and s + 5 < cut
     assert len(corpus.val_starts) and corpus.val_starts.min() >= cut
-    data = RollWindows(corpus, corpus.train_starts, batch_size=16, samples=100, seed=3)
-    assert len(data) == 7
-    x, y = data[0]
+    data = roll_batches(corpus, corpus.train_starts, batch_size=16, samples=100, seed=3)
+    assert int(data.cardinality()) == 7
+    x, y = (np.asarray(a) for a in next(iter(data)))
     assert x.shape == (16, 5, 256) and y.shape == (16, 256) and x.dtype == np.float32
     assert (x[:, -1] == y).all()  # the target is the frame after the window (same piece)
-    first = data.order.copy()
-    data.on_epoch_end()
-    assert len(data.order) == 100 and not np.array_equal(first, data.order)
+    first, second = (np.concatenate([np.asarray(b)[:, 0, 0] for b, _ in data]) for _ in range(2))
+    assert len(first) == len(second) == 100 and not np.array_equal(first, second)
 
 
 # --- model, metrics, loss --------------------------------------------------------------------

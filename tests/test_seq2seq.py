@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -114,14 +113,14 @@ def test_windows_stay_inside_songs():
 def test_batches_are_one_hot_per_batch_with_teacher_forcing(prepared):
     ids = prepared.arrays[pipeline.TOKENS]
     assert ids.dtype == np.int32 and ids.ndim == 1  # only ids are kept, not one-hot windows
-    x, y = prepared.train[0]
+    x, y = keras.tree.map_structure(np.asarray, next(iter(prepared.train)))
     enc, dec = x["encoder_input"], x["decoder_input"]
     n_vocab = prepared.config["n_vocab"]
     assert enc.shape == (16, 6, n_vocab) and dec.shape == (16, 4, n_vocab) and y.shape == (16, 4)
     assert np.all(enc.sum(-1) == 1) and np.all(dec.sum(-1) == 1)
     assert np.array_equal(dec.argmax(-1)[:, 0], enc.argmax(-1)[:, -1])  # offset by one step
     assert np.array_equal(dec.argmax(-1)[:, 1:], y[:, :-1])
-    assert prepared.val is not None and len(prepared.train) >= 1
+    assert prepared.val is not None and int(prepared.train.cardinality()) >= 1
 
 
 def test_songs_shorter_than_a_window_are_a_clear_error(tiny_corpus, tmp_path):

@@ -6,17 +6,14 @@ import glob
 import os
 from pathlib import Path
 
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, require_path
 
 MIDI_SUFFIXES = (".mid", ".midi")
 
 
 def find_files(data_dir: str | os.PathLike, suffixes: tuple[str, ...] = MIDI_SUFFIXES) -> list[Path]:
     """Every file under ``data_dir`` whose suffix (any case) is in ``suffixes``, sorted by path."""
-    root = Path(data_dir)
-    if not root.exists():
-        raise MidigenError(f"data folder {root} does not exist",
-                           hint="give a folder of MIDI files with --data DIR")
+    root = require_path(data_dir, "data folder", "give a folder of MIDI files with --data DIR")
     if not root.is_dir():
         raise MidigenError(f"{root} is a file, not a folder", hint="give its folder with --data")
     found = [p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file()]

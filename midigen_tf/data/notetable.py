@@ -11,7 +11,8 @@ the rows 80/10/10 with ``train_test_split(random_state=42)`` twice. Here:
 * splits: ``note`` (the report's: every note drawn at random, which leaks context between
   splits), ``file`` (whole files, same recipe over the file list) and ``csv`` (the ``split``
   column of ``maestro-v*.csv``). The last two do not leak;
-* windows of notes (model inputs) are gathered per batch by ``NoteWindows``, never stored.
+* windows of notes (model inputs) are gathered per batch in the tf.data graph
+  (``note_batches``, through ``data.batches``), never stored.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
+from midigen_tf.data.batches import window_dataset
 from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, reading
 from midigen_tf.io.midi import read_notes
 
 TABLE_DTYPE = np.dtype([("pitch", np.uint8), ("velocity", np.uint8), ("file", np.uint16),
@@ -144,11 +145,9 @@ def find_maestro_csv(data_dir: str | os.PathLike) -> Path | None:
 
 def read_csv_splits(path: str | os.PathLike) -> dict[str, str]:
     """``{midi_filename: split}`` from a MAESTRO metadata CSV."""
-    try:
+    with reading(f"cannot read the MAESTRO CSV {path}", errors=(OSError, UnicodeDecodeError, csv.Error)):
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise MidigenError(f"cannot read the MAESTRO CSV {path}: {err}") from err
     if not rows or not {"midi_filename", "split"} <= set(rows[0]):
         raise MidigenError(f"{path} has no midi_filename and split columns",
                            hint="use the maestro-v2.0.0.csv shipped with MAESTRO, or --set split=file")
@@ -263,28 +262,34 @@ def target_values(notes: np.ndarray, targets: np.ndarray, config: dict[str, Any]
     return np.clip(raw_values(notes, targets, name) / feature_scale(name, config), 0.0, 1.0)[:, None]
 
 
-class NoteWindows(keras.utils.PyDataset):
-    """``(windows, targets)`` batches gathered on demand; shuffled afresh every epoch when
-    ``shuffle``, and then limited to ``samples_per_epoch`` windows (0 = all)."""
+@dataclass
+class NoteSplit:
+    """The windows of one split: the note table and the rows of their target notes."""
 
-    def __init__(self, notes: np.ndarray, targets: np.ndarray, config: dict[str, Any],
+    notes: np.ndarray
+    targets: np.ndarray
+
+
+def note_columns(notes: np.ndarray, config: dict[str, Any]) -> dict[str, Any]:
+    """Every row's model inputs (``x``: normalised features) and training target (``y``), as
+    tensors the batches gather from (made once, shared by the train / validation batches)."""
+    import tensorflow as tf
+
+    rows = np.arange(len(notes))
+    y = target_values(notes, rows, config)
+    return {"x": tf.constant(note_features(notes, rows, config)),
+            "y": tf.constant(y.reshape(len(notes), -1))}
+
+
+def note_batches(columns: dict[str, Any], targets: np.ndarray, config: dict[str, Any],
                  shuffle: bool = False, seed: int = 0):
-        super().__init__()
-        self.notes, self.targets, self.config = notes, targets, config
-        self.batch_size = int(config["batch_size"])
-        self.shuffle = shuffle
-        limit = int(config.get("samples_per_epoch") or 0) if shuffle else 0
-        self.samples = min(limit, len(targets)) if limit > 0 else len(targets)
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(targets) if shuffle else targets
-
-    def __len__(self) -> int:
-        return math.ceil(self.samples / self.batch_size)
-
-    def __getitem__(self, i: int):
-        t = self.order[i * self.batch_size: min((i + 1) * self.batch_size, self.samples)]
-        return windows(self.notes, t, self.config), target_values(self.notes, t, self.config)
-
-    def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.order = self.rng.permutation(self.targets)
+    """``(windows, targets)`` batches (``windows``/``target_values`` of the window before each
+    target row) through the one batcher; with ``shuffle`` reshuffled every epoch and limited
+    to ``samples_per_epoch`` windows (0 = all), a fresh random subset each epoch."""
+    length = int(config["sequence_length"])
+    limit = int(config.get("samples_per_epoch") or 0) if shuffle else 0
+    offsets = {"x": np.arange(-length, 0), "y": np.zeros(1, np.int64)}
+    regression = not classifies(config)
+    make_batch = lambda g: (g["x"], g["y"][:, 0] if regression else g["y"][:, 0, 0])  # noqa: E731
+    return window_dataset(columns, targets, offsets, int(config["batch_size"]), make_batch,
+                          shuffle=shuffle, seed=seed, samples=min(limit, len(targets)))

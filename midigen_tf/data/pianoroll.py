@@ -15,13 +15,12 @@ roll turns back into the same pitches and onsets (at frame resolution). Velociti
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
-import keras
 import numpy as np
 
+from midigen_tf.data.batches import window_dataset
 from midigen_tf.io.midi import NOTE_DTYPE, note_table, read_notes
 
 N_PITCHES = 128
@@ -126,44 +125,29 @@ class Corpus:
         return float(self.roll.mean()) if self.roll.size else 0.0
 
 
-class RollWindows(keras.utils.PyDataset):
-    """Batches of ``(window frames, next frame)`` cut from a ``Corpus`` on demand.
+def roll_batches(corpus: Corpus, starts: np.ndarray, batch_size: int, samples: int | None = None,
+                 shuffle: bool = True, seed: int = 0):
+    """Batches of ``(window frames, next frame)`` (float32) cut from a ``Corpus`` in the tf.data
+    graph (through ``data.batches``): memory is the corpus roll (uint8) plus one batch.
 
-    Only the batch in hand is ever expanded to float32, so memory is the corpus roll
-    (uint8) plus one batch. ``samples`` windows are drawn per epoch: with ``shuffle``, a fresh
-    random order each epoch (whole passes over the windows, then a partial one, so every window
-    is seen about equally often); without, ``samples`` windows evenly spread, in order.
+    ``samples`` windows per epoch: with ``shuffle``, a fresh random order each epoch (whole
+    passes over the windows, then a partial one, so every window is seen about equally often);
+    without, ``samples`` windows evenly spread, in order.
     """
+    import tensorflow as tf
 
-    def __init__(self, corpus: Corpus, starts: np.ndarray, batch_size: int,
-                 samples: int | None = None, shuffle: bool = True, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        if len(starts) == 0:
-            raise ValueError("no windows to draw from")
-        self.corpus, self.starts = corpus, np.asarray(starts, np.int64)
-        self.batch_size = int(batch_size)
-        self.samples = int(samples or len(starts))
-        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
-        self.order = self._draw()
+    starts = np.asarray(starts, np.int64)
+    if len(starts) == 0:
+        raise ValueError("no windows to draw from")
+    samples = int(samples or len(starts))
+    if not shuffle:
+        n = len(starts)
+        starts = starts[np.unique(np.linspace(0, n - 1, min(samples, n)).round().astype(np.int64))]
+        samples = len(starts)
 
-    def _draw(self) -> np.ndarray:
-        n = len(self.starts)
-        if not self.shuffle:
-            return np.unique(np.linspace(0, n - 1, min(self.samples, n)).round().astype(np.int64))
-        rng = np.random.default_rng([self.seed, self.epoch])
-        passes = math.ceil(self.samples / n)
-        return np.concatenate([rng.permutation(n) for _ in range(passes)])[: self.samples]
+    def make_batch(frames):
+        frames = tf.cast(frames, tf.float32)
+        return frames[:, :-1], frames[:, -1]
 
-    def __len__(self) -> int:
-        return math.ceil(len(self.order) / self.batch_size)
-
-    def __getitem__(self, index: int):
-        chosen = self.starts[self.order[index * self.batch_size:(index + 1) * self.batch_size]]
-        x = self.corpus.windows(chosen).astype(np.float32)
-        y = self.corpus.roll[chosen + self.corpus.window].astype(np.float32)
-        return x, y
-
-    def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.epoch += 1
-            self.order = self._draw()
+    return window_dataset(corpus.roll, starts, np.arange(corpus.window + 1), batch_size,
+                          make_batch, shuffle=shuffle, seed=seed, samples=samples)

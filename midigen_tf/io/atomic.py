@@ -64,6 +64,18 @@ def write_with(target: str | os.PathLike, writer: Callable[[Path], Any]) -> Path
     return Path(target)
 
 
+def write_output(target: str | os.PathLike, writer: Callable[[Path], Any]) -> Path:
+    """``write_with`` for a file the user asked for: an ``OSError`` becomes a ``MidigenError``
+    naming the file and asking for a writable path."""
+    from midigen_tf.errors import MidigenError
+
+    try:
+        return write_with(target, writer)
+    except OSError as err:
+        raise MidigenError(f"cannot write {target}: {err.strerror or err}",
+                           hint="choose a writable output path with -o") from err
+
+
 def write_text(target: str | os.PathLike, text: str) -> Path:
     return write_with(target, lambda p: p.write_text(text, encoding="utf-8"))
 

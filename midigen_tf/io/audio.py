@@ -101,11 +101,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAM
             wav.setframerate(int(sample_rate))
             wav.writeframes(samples.astype("<i2").tobytes())
 
-    try:
-        return atomic.write_with(path, _write)
-    except OSError as err:
-        raise MidigenError(f"cannot write {path}: {err.strerror or err}",
-                           hint="choose a writable output path with -o") from err
+    return atomic.write_output(path, _write)
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, reading, require_path
 from midigen_tf.io import atomic
 from midigen_tf.io.midi import NOTE_DTYPE, read_notes
 
@@ -45,14 +45,9 @@ def pitch_ticks(low: int, high: int) -> list[int]:
 def _load(source):
     """A MIDI path becomes its note table; note tables and rolls pass through."""
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise MidigenError(f"MIDI file {path} does not exist", hint="give the path of a .mid file")
-        try:
+        path = require_path(source, "MIDI file", "give the path of a .mid file")
+        with reading(f"cannot read {path} as MIDI", hint="give a standard MIDI file (.mid / .midi)"):
             return read_notes(path)
-        except Exception as err:
-            raise MidigenError(f"cannot read {path} as MIDI: {err}",
-                               hint="give a standard MIDI file (.mid / .midi)") from err
     array = np.asarray(source)
     if array.dtype != NOTE_DTYPE and (array.ndim != 2 or array.shape[1] not in (128, 256)):
         raise MidigenError(f"cannot draw an array of shape {array.shape} as a piano roll",

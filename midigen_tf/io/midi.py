@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from midigen_tf.errors import MidigenError
 from midigen_tf.io import atomic
 
 NOTE_DTYPE = np.dtype([("pitch", np.uint8), ("velocity", np.uint8),
@@ -50,18 +49,9 @@ def write_notes(notes: np.ndarray, path: str | os.PathLike, program: int = 0) ->
         inst.notes.append(pretty_midi.Note(int(n["velocity"]) or 64, int(n["pitch"]),
                                            float(n["start"]), end))
     pm.instruments.append(inst)
-    return _write(path, lambda p: pm.write(str(p)))
+    return atomic.write_output(path, lambda p: pm.write(str(p)))
 
 
 def write_stream(stream, path: str | os.PathLike) -> Path:
     """Write a music21 stream as MIDI, atomically."""
-    return _write(path, lambda p: stream.write("midi", fp=str(p)))
-
-
-def _write(path: str | os.PathLike, writer) -> Path:
-    path = Path(path)
-    try:
-        return atomic.write_with(path, writer)
-    except OSError as err:
-        raise MidigenError(f"cannot write {path}: {err.strerror or err}",
-                           hint="choose a writable output path with -o") from err
+    return atomic.write_output(path, lambda p: stream.write("midi", fp=str(p)))

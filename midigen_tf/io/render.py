@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, reading, require_path
 from midigen_tf.io import atomic
 
 SOUNDFONT_ENV = "MIDIGEN_SOUNDFONT"
@@ -66,11 +66,8 @@ def find_soundfont(explicit: str | os.PathLike | None = None) -> Path | None:
     """``explicit``, else ``$MIDIGEN_SOUNDFONT``, else the first GM soundfont installed."""
     chosen = explicit or os.environ.get(SOUNDFONT_ENV)
     if chosen:
-        path = Path(chosen)
-        if not path.is_file():
-            raise MidigenError(f"soundfont {path} does not exist",
-                               hint="give an .sf2 file, or apt-get install fluid-soundfont-gm")
-        return path
+        return require_path(chosen, "soundfont",
+                            "give an .sf2 file, or apt-get install fluid-soundfont-gm", file=True)
     return next((Path(p) for p in SOUNDFONT_PATHS if Path(p).is_file()), None)
 
 
@@ -86,10 +83,7 @@ def fluidsynth_setup(soundfont: str | os.PathLike | None = None) -> tuple[str | 
 
 
 def _midi_path(midi: str | os.PathLike) -> Path:
-    path = Path(midi)
-    if not path.is_file():
-        raise MidigenError(f"MIDI file {path} does not exist", hint="give the path of a .mid file")
-    return path
+    return require_path(midi, "MIDI file", "give the path of a .mid file", file=True)
 
 
 def _fluidsynth(exe: str, sf2: Path, midi: Path, wav: Path, sample_rate: int) -> None:
@@ -110,11 +104,8 @@ def _sine(midi: Path, wav: Path, sample_rate: int) -> None:
     from midigen_tf.io import audio
     from midigen_tf.io.midi import read_notes
 
-    try:
+    with reading(f"cannot read {midi} as MIDI", hint="give a standard MIDI file (.mid / .midi)"):
         notes = read_notes(midi)
-    except Exception as err:
-        raise MidigenError(f"cannot read {midi} as MIDI: {err}",
-                           hint="give a standard MIDI file (.mid / .midi)") from err
     audio.write_wav(wav, audio.render_notes(notes, sample_rate=sample_rate), sample_rate)
 
 
@@ -152,11 +143,8 @@ def midi_to_musicxml(midi: str | os.PathLike, path: str | os.PathLike) -> Path:
     from midigen_tf.io.score import write_musicxml
 
     midi = _midi_path(midi)
-    try:
+    with reading(f"music21 cannot read {midi}", hint="give a standard MIDI file (.mid / .midi)"):
         score = converter.parse(str(midi), format="midi", forceSource=True, storePickle=False)
-    except Exception as err:
-        raise MidigenError(f"music21 cannot read {midi}: {err}",
-                           hint="give a standard MIDI file (.mid / .midi)") from err
     from music21 import metadata
 
     score.metadata = score.metadata or metadata.Metadata()

@@ -23,11 +23,7 @@ def write_musicxml(stream, path: str | os.PathLike) -> Path:
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     data = GeneralObjectExporter(stream).parse()  # bytes, without music21's file side effects
-    try:
-        return atomic.write_bytes(path, data)
-    except OSError as err:
-        raise MidigenError(f"cannot write {path}: {err.strerror or err}",
-                           hint="choose a writable output path with -o") from err
+    return atomic.write_output(path, lambda p: p.write_bytes(data))
 
 
 def _toolkit(musicxml: str | os.PathLike, width: int = 2100, scale: int = 40):

@@ -31,6 +31,4 @@ def build_model(config: dict) -> keras.Model:
             keras.layers.LSTM(int(config["units"]), return_sequences=i < n - 1, name=f"lstm_{i + 1}"),
             name=f"bilstm_{i + 1}")(x)
         x = keras.layers.Dropout(config["dropout"], name=f"dropout_{i + 1}")(x)
-    outputs = fl.output_layer(config)(x)
-    model = keras.Model(inputs, outputs, name=config.get("preset", "bilstm"))
-    return fl.compile_classifier(model, config)
+    return fl.classifier(inputs, x, config, "bilstm")

@@ -48,6 +48,13 @@ def compile_classifier(model: keras.Model, config: dict) -> keras.Model:
     return model
 
 
+def classifier(inputs, x, config: dict, name: str) -> keras.Model:
+    """The softmax over the vocabulary on ``x``, as a compiled model (named after the preset,
+    else ``name``)."""
+    model = keras.Model(inputs, output_layer(config)(x), name=config.get("preset", name))
+    return compile_classifier(model, config)
+
+
 def recurrent_stack(x, config: dict, cell: str, return_last_sequences: bool):
     """``layers`` bidirectional GRU/LSTM layers with Dropout between them (PyTorch's
     ``nn.GRU(num_layers, dropout, bidirectional=True)``: dropout on every layer's output but

@@ -40,6 +40,4 @@ def build_model(config: dict) -> keras.Model:
     x = fl.LastStep(name="last_step")(x)
     x = keras.layers.Dense(int(config["dense_units"]), activation="relu", name="dense")(x)
     x = keras.layers.Dropout(config["dropout"], name="dense_dropout")(x)
-    outputs = fl.output_layer(config)(x)
-    model = keras.Model(inputs, outputs, name=config.get("preset", "lstm-mha"))
-    return fl.compile_classifier(model, config)
+    return fl.classifier(inputs, x, config, "lstm-mha")

@@ -31,6 +31,4 @@ def build_model(config: dict) -> keras.Model:
     for i, u in enumerate(units):
         x = keras.layers.LSTM(int(u), return_sequences=i < len(units) - 1, name=f"lstm_{i + 1}")(x)
     x = keras.layers.Dropout(config["dropout"], name="dropout")(x)
-    outputs = fl.output_layer(config)(x)
-    model = keras.Model(inputs, outputs, name=config.get("preset", "melody-lstm"))
-    return fl.compile_classifier(model, config)
+    return fl.classifier(inputs, x, config, "melody-lstm")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import keras
 
-from midigen_tf.errors import MidigenError
+from midigen_tf.config import choice
+from midigen_tf.models.fast_lstm import FastLSTM
 
 FAMILY = "lstm"
 PIPELINE = "notes"
@@ -33,9 +34,11 @@ _COMMON = {
     "precision": "float32",  # "mixed_bfloat16": bf16 compute, float32 weights (changes numerics)
     "jit_compile": False,  # XLA-compile the train step (same float32 maths, other fusion)
     "unroll": False,  # unroll the LSTM time loop in the graph (same maths)
+    "lstm_impl": "keras",  # "fast": models/fast_lstm.FastLSTM (same maths, own loop + gradient)
 }
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+LSTM_IMPLS = {"keras": keras.layers.LSTM, "fast": FastLSTM}
 
 PRESETS = {
     "lstm": {**_COMMON, "units": [216, 316, 316], "sequence_length": 100, "epochs": 36},
@@ -48,19 +51,25 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
 
 
-def build_model(config: dict) -> keras.Model:
+def lstm_class(config: dict) -> type:
+    """The LSTM layer class of ``config["lstm_impl"]`` (both give the same maths and weights)."""
+    return LSTM_IMPLS[choice(config, "lstm_impl", LSTM_IMPLS, "keras")]
+
+
+def build_model(config: dict, inputs=None) -> keras.Model:
+    """The compiled stack; ``inputs(policy)`` gives the layers before the first LSTM (default:
+    the report's scalar input), so other input encodings reuse the same stack."""
     units = list(config["units"])
     n_vocab = config["n_vocab"]
     if not n_vocab:
         raise ValueError("config['n_vocab'] is not set: prepare the data first")
-    precision = config.get("precision", "float32")
-    if precision not in PRECISIONS:
-        raise MidigenError(f"precision={precision!r} is not known",
-                           hint=f"use --set precision=<one of {', '.join(PRECISIONS)}>")
+    precision = choice(config, "precision", PRECISIONS, "float32")
     policy = keras.DTypePolicy(precision)
-    layers = [keras.Input((config["sequence_length"], 1), name="notes")]
+    lstm = lstm_class(config)
+    layers = (inputs(policy) if inputs is not None
+              else [keras.Input((config["sequence_length"], 1), name="notes")])
     for i, u in enumerate(units):
-        layers.append(keras.layers.LSTM(
+        layers.append(lstm(
             u, return_sequences=i < len(units) - 1, name=f"lstm_{i + 1}",
             unroll=bool(config.get("unroll", False)), dtype=policy,
             recurrent_dropout=config["recurrent_dropout"] if i < len(units) - 1 else 0.0))

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from midigen_tf.errors import MidigenError
 
 PIPELINE = "notetable"
 
@@ -74,20 +73,35 @@ def optimizer(config: dict[str, Any]):
     return keras.optimizers.Adam(learning_rate=float(config["learning_rate"]))
 
 
+def lstm_stack(x, config: dict[str, Any], reg):
+    """``LSTM(n)`` for each ``n`` of ``config["units"]`` (the last returns only its last step),
+    with ``Dropout(config["dropout"])`` between them."""
+    dropout = float(config["dropout"])
+    units = list(config["units"])
+    for i, n in enumerate(units):
+        last = i == len(units) - 1
+        x = keras.layers.LSTM(int(n), return_sequences=not last, kernel_regularizer=reg,
+                              recurrent_regularizer=reg, name=f"lstm_{i + 1}")(x)
+        if dropout and not last:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
+    return x
+
+
+def regressor(inputs, x, config: dict[str, Any], reg, name: str):
+    """``Dense(1)`` on ``x``: the compiled MSE model predicting one value of the next note."""
+    outputs = keras.layers.Dense(1, kernel_regularizer=reg, name="output")(x)
+    model = keras.Model(inputs, outputs, name=name)
+    model.compile(optimizer=optimizer(config), loss="mean_squared_error", metrics=["mae"])
+    return model
+
+
 def notes_input(config: dict[str, Any]):
     return keras.Input(shape=(int(config["sequence_length"]), len(config["features"])), name="notes")
 
 
-def check_activation(name: str) -> str:
-    if name not in ACTIVATIONS:
-        raise MidigenError(f"unknown activation {name!r}",
-                           hint=f"--set activation= one of {', '.join(ACTIVATIONS)}")
-    return name
-
-
 def activation_layer(name: str, layer_name: str):
     """relu / leaky_relu (slope 0.01, PyTorch's default) / elu / swish (= SiLU)."""
-    if check_activation(name) == "leaky_relu":
+    if name == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=0.01, name=layer_name)
     return keras.layers.Activation(ACTIVATIONS[name], name=layer_name)
 

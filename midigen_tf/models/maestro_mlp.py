@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import keras
 
+from midigen_tf.config import choice
 from midigen_tf.models import maestro
 
 FAMILY = "maestro-mlp"
 PIPELINE = maestro.PIPELINE
 PRESETS = {
-    "maestro-mlp": maestro.defaults(
+    FAMILY: maestro.defaults(
         sequence_length=10, features=["pitch"], target="pitch", hidden_layers=[1024, 512, 256],
         activation="relu", dropout=0.3, learning_rate=5e-4, weight_decay=1e-4, patience=15,
         epochs=300),
@@ -24,7 +25,7 @@ PRESETS = {
 
 
 def build_model(config):
-    maestro.check_activation(config["activation"])
+    choice(config, "activation", maestro.ACTIVATIONS, "relu")
     inputs = maestro.notes_input(config)
     reg = maestro.regularizer(config)
     x = keras.layers.Flatten(name="flatten")(inputs)
@@ -34,7 +35,4 @@ def build_model(config):
         x = maestro.activation_layer(config["activation"], f"{config['activation']}_{i + 1}")(x)
         if config["dropout"]:
             x = keras.layers.Dropout(float(config["dropout"]), name=f"dropout_{i + 1}")(x)
-    outputs = keras.layers.Dense(1, kernel_regularizer=reg, name="output")(x)
-    model = keras.Model(inputs, outputs, name="maestro_mlp")
-    model.compile(optimizer=maestro.optimizer(config), loss="mean_squared_error", metrics=["mae"])
-    return model
+    return maestro.regressor(inputs, x, config, reg, "maestro_mlp")

@@ -16,7 +16,7 @@ from midigen_tf.models import maestro
 FAMILY = "maestro-pitch"
 PIPELINE = maestro.PIPELINE
 PRESETS = {
-    "maestro-pitch": maestro.defaults(
+    FAMILY: maestro.defaults(
         features=["pitch"], units=[256, 256], dropout=0.0,
         generate_mode="autoregressive", scale="none"),
 }
@@ -29,13 +29,7 @@ def build_model(config):
     inputs = maestro.notes_input(config)
     x = maestro.PitchOneHot(column=config["features"].index("pitch"), name="pitch_onehot")(inputs)
     reg = maestro.regularizer(config)
-    units = list(config["units"])
-    for i, n in enumerate(units):
-        last = i == len(units) - 1
-        x = keras.layers.LSTM(int(n), return_sequences=not last, kernel_regularizer=reg,
-                              recurrent_regularizer=reg, name=f"lstm_{i + 1}")(x)
-        if config["dropout"] and not last:
-            x = keras.layers.Dropout(float(config["dropout"]), name=f"dropout_{i + 1}")(x)
+    x = maestro.lstm_stack(x, config, reg)
     x = keras.layers.Dense(128, kernel_regularizer=reg, name="fc")(x)
     outputs = keras.layers.Softmax(name="softmax")(x)
     model = keras.Model(inputs, outputs, name="maestro_pitch")

@@ -16,7 +16,7 @@ from midigen_tf.models import maestro
 FAMILY = "maestro-regression"
 PIPELINE = maestro.PIPELINE
 PRESETS = {
-    "maestro-regression": maestro.defaults(
+    FAMILY: maestro.defaults(
         target="pitch", units=[256, 256, 128], dense_units=64, dropout=0.3),
 }
 
@@ -25,19 +25,9 @@ def build_model(config):
     inputs = maestro.notes_input(config)
     reg = maestro.regularizer(config)
     dropout = float(config["dropout"])
-    units = list(config["units"])
-    x = inputs
-    for i, n in enumerate(units):
-        last = i == len(units) - 1
-        x = keras.layers.LSTM(int(n), return_sequences=not last, kernel_regularizer=reg,
-                              recurrent_regularizer=reg, name=f"lstm_{i + 1}")(x)
-        if dropout and not last:
-            x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
+    x = maestro.lstm_stack(inputs, config, reg)
     if config["dense_units"]:
         x = keras.layers.Dense(int(config["dense_units"]), kernel_regularizer=reg, name="dense")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name="dropout_dense")(x)
-    outputs = keras.layers.Dense(1, kernel_regularizer=reg, name="output")(x)
-    model = keras.Model(inputs, outputs, name="maestro_regression")
-    model.compile(optimizer=maestro.optimizer(config), loss="mean_squared_error", metrics=["mae"])
-    return model
+    return maestro.regressor(inputs, x, config, reg, "maestro_regression")

@@ -29,7 +29,7 @@ class DataSource:
 class Prepared:
     """What ``prepare`` hands the trainer.
 
-    ``train``/``val`` are ``keras.utils.PyDataset`` or ``tf.data.Dataset`` objects yielding
+    ``train``/``val`` are finite ``tf.data.Dataset`` objects (``data.batches``) yielding
     ``(x, y)`` batches, built lazily (memory grows with the corpus, not with windows).
     ``config`` is the config completed with data-derived values (e.g. ``n_vocab``); ``vocab``
     and ``extra`` are JSON-able and saved in every bundle; ``arrays`` are numpy arrays saved
@@ -42,8 +42,6 @@ class Prepared:
     vocab: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, Any] = field(default_factory=dict)
-    steps_per_epoch: int | None = None
-    validation_steps: int | None = None
     samples: int = 0
     report: str = ""
 
@@ -82,6 +80,15 @@ class GenerateOptions:
         if self.kernel not in KERNELS:
             raise MidigenError(f"unknown kernel {self.kernel!r}", hint=f"use one of {', '.join(KERNELS)}")
         check_options(self.temperature, self.top_k, self.top_p)
+
+    def refuse_extra(self, known, message: str, hint: str) -> None:
+        """A ``MidigenError`` when ``extra`` (the ``-O`` options) has a key not in ``known``;
+        ``message`` names them where it says ``{}``."""
+        unknown = sorted(set(self.extra) - set(known))
+        if unknown:
+            from midigen_tf.errors import MidigenError
+
+            raise MidigenError(message.format(", ".join(unknown)), hint=hint)
 
     def output_paths(self) -> list[Path]:
         """``out.mid`` for one piece; ``out-1.mid``, ``out-2.mid`` ... for several."""

@@ -17,8 +17,9 @@ import numpy as np
 from midigen_tf.data import folk
 from midigen_tf.data.cache import FileCache
 from midigen_tf.data.parallel import parse_files
-from midigen_tf.data.sequences import WindowDataset
+from midigen_tf.data.batches import window_dataset
 from midigen_tf.errors import MidigenError
+from midigen_tf.generate import one_hot_encoding
 from midigen_tf.io import atomic
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 
@@ -32,12 +33,18 @@ def one_hot(n_vocab: int):
     return lambda ids: eye[ids]
 
 
-class AutoencodeWindows(WindowDataset):
-    """Batches ``(x, x)`` of one-hot windows, for the VAE."""
+def window_batches(ids: np.ndarray, seq_len: int, batch_size: int, n_vocab: int,
+                   autoencode: bool = False, shuffle: bool = True, seed: int = 0, samples: int = 0):
+    """One-hot windows of ``seq_len`` symbols and the next symbol's id (or, with ``autoencode``,
+    the window itself, for the VAE), through the one batcher."""
+    encode = one_hot_encoding(n_vocab)
 
-    def __getitem__(self, i: int):
-        x = super().__getitem__(i)[0]
-        return x, x
+    def make_batch(window):
+        x = encode(window[:, :-1])
+        return (x, x) if autoencode else (x, window[:, -1])
+
+    return window_dataset(ids, np.arange(len(ids) - seq_len), np.arange(seq_len + 1), batch_size,
+                          make_batch, shuffle=shuffle, seed=seed, samples=samples)
 
 
 def load_tunes(source: DataSource, max_songs: int = 0) -> tuple[list[folk.Tune], list[str]]:
@@ -81,6 +88,7 @@ def encode_songs(tunes: list[folk.Tune], config: dict) -> list[list[str]]:
 
 
 def prepare(config: dict, source: DataSource, autoencode: bool = False) -> Prepared:
+    """Next-symbol windows; with ``autoencode`` the windows are their own targets (the VAE)."""
     seq_len = int(config["sequence_length"])
     tunes, lines = load_tunes(source, int(config.get("max_songs") or 0))
     acceptable = tuple(float(d) for d in config["acceptable_durations"])
@@ -103,26 +111,26 @@ def prepare(config: dict, source: DataSource, autoencode: bool = False) -> Prepa
     val_ids = np.array([index[s] for s in val_sym], dtype=np.int32)
     config = {**config, "n_vocab": len(mapping)}
 
-    batch = int(config["batch_size"])
-    dataset = AutoencodeWindows if autoencode else WindowDataset
-    encode_x = one_hot(len(mapping))
-    train = dataset(train_ids, seq_len, batch, encode_x=encode_x, shuffle=True, seed=source.seed)
-    val = (dataset(val_ids, seq_len, batch, encode_x=encode_x, shuffle=False)
-           if len(val_ids) > seq_len else None)
-    per_epoch = int(config.get("windows_per_epoch") or 0)
-    steps = min(len(train), -(-per_epoch // batch)) if per_epoch else None
-    val_steps = min(len(val), -(-per_epoch // batch)) if per_epoch and val is not None else None
+    batch, per_epoch = int(config["batch_size"]), int(config.get("windows_per_epoch") or 0)
+    n_train, n_val = max(len(train_ids) - seq_len, 0), max(len(val_ids) - seq_len, 0)
+    if not n_train:
+        raise MidigenError(f"the training melodies give no window of {seq_len} symbols",
+                           hint="use more songs, or a shorter --set sequence_length")
+    make = partial(window_batches, seq_len=seq_len, batch_size=batch, n_vocab=len(mapping),
+                   autoencode=autoencode)
+    train = make(train_ids, shuffle=True, seed=source.seed, samples=min(per_epoch, n_train))
+    val = make(val_ids, shuffle=False, samples=min(per_epoch, n_val)) if n_val else None
     lines.append(f"songs: {len(train_i)} train, {len(val_i)} validation (split by song); "
                  f"transpose={config['transpose']}: {len(train_songs)} + {len(val_songs)} "
                  f"encoded melodies")
     lines.append(f"symbols: {len(train_sym)} train, {len(val_sym)} validation; vocabulary: "
-                 f"{len(mapping)}; windows of {seq_len}: {train.samples} train"
-                 f"{f', {val.samples} validation' if val is not None else ''}")
+                 f"{len(mapping)}; windows of {seq_len}: {n_train} train"
+                 f"{f', {n_val} validation' if val is not None else ''}"
+                 f"{f'; {train.samples} per epoch' if per_epoch else ''}")
     extra = {"data": str(source.data_dir), "songs_read": len(tunes), "songs_kept": len(kept),
              "train_songs": len(train_i), "validation_songs": len(val_i)}
     return Prepared(train=train, val=val, config=config, vocab=mapping, extra=extra,
-                    arrays={TRAIN_IDS: train_ids}, steps_per_epoch=steps,
-                    validation_steps=val_steps, samples=train.samples, report="\n".join(lines))
+                    arrays={TRAIN_IDS: train_ids}, samples=train.samples, report="\n".join(lines))
 
 
 def after_training(model, prepared: Prepared, weights_dir, history, echo) -> None:

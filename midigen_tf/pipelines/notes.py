@@ -8,7 +8,7 @@ import numpy as np
 
 from midigen_tf.data import notes as notes_lib
 from midigen_tf.data.notes import TOKENS_ARRAY, vocabulary
-from midigen_tf.data.sequences import split_indices, window_batches
+from midigen_tf.data.sequences import require_tokens, token_windows
 from midigen_tf.errors import MidigenError
 from midigen_tf.generate import generate_tokens, scalar_encoding
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
@@ -17,35 +17,21 @@ from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Pre
 def prepare_from_tokens(config: dict, notes: list[str], source: DataSource, report: str = "") -> Prepared:
     seq_len = int(config["sequence_length"])
     vocab = vocabulary(notes)
-    if len(notes) <= seq_len:
-        raise MidigenError(
-            f"the corpus has {len(notes)} tokens, fewer than one window of {seq_len} + 1",
-            hint="add MIDI files, or shorten the window with --set sequence_length=N")
     index = {tok: i for i, tok in enumerate(vocab)}
     ids = np.fromiter((index[t] for t in notes), dtype=np.int32, count=len(notes))
     config = {**config, "n_vocab": len(vocab)}
-    n_windows = len(ids) - seq_len
-    train_idx, val_idx = split_indices(n_windows, source.validation_split)
-    if source.validation_split and len(val_idx) == 0:
-        raise MidigenError("--validation-split leaves no validation window",
-                           hint="use a larger split or more data")
     encode = scalar_encoding(len(vocab))  # the report's input: index / n_vocab, (batch, L, 1)
-    batch = int(config["batch_size"])
-    train = window_batches(ids, seq_len, batch, train_idx, encode, shuffle=True, seed=source.seed)
-    val = (window_batches(ids, seq_len, batch, val_idx, encode, shuffle=False)
-           if len(val_idx) else None)
+    train, val, samples, n_windows = token_windows(ids, seq_len, int(config["batch_size"]), encode,
+                                                   source.validation_split, source.seed)
     report += f"\ntokens: {len(notes)}, vocabulary: {len(vocab)}, windows: {n_windows} of {seq_len}"
-    return Prepared(train=train, val=val, config=config, vocab=vocab, samples=len(train_idx),
+    return Prepared(train=train, val=val, config=config, vocab=vocab, samples=samples,
                     arrays={TOKENS_ARRAY: ids}, report=report.strip())
 
 
 def prepare(config: dict, source: DataSource) -> Prepared:
     notes, report = notes_lib.get_notes(source.data_dir, config["part_mode"], source.cache_dir,
                                         jobs=source.jobs, progress=source.options.get("progress", True))
-    if not notes:
-        raise MidigenError(f"no usable notes in any file of {source.data_dir} "
-                           f"({len(report.skipped)} skipped):\n" + "\n".join(report.lines("tokens")[1:]),
-                           hint="give a folder of pitched MIDI files (.mid/.midi)")
+    require_tokens(notes, report, source.data_dir)
     return prepare_from_tokens(config, notes, source, "\n".join(report.lines("tokens")))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from midigen_tf import config as config_lib
 from midigen_tf.data import notetable as nt
-from midigen_tf.errors import MidigenError
+from midigen_tf.errors import MidigenError, reading
 from midigen_tf.io import atomic, audio, plots
 from midigen_tf.io.midi import note_table, read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
@@ -38,7 +38,7 @@ TEST = nt.SPLIT_NAMES.index("test")
 
 @dataclass
 class NotetablePrepared(Prepared):
-    test: nt.NoteWindows | None = None  # evaluated by after_training
+    test: nt.NoteSplit | None = None  # evaluated by after_training
 
 
 def _primer(table: nt.NoteTable, labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,9 +71,10 @@ def prepare(config: dict[str, Any], source: DataSource) -> NotetablePrepared:
         raise MidigenError(f"no training windows in {source.data_dir}: a window needs "
                            f"sequence_length + 1 = {length + 1} notes of one file in the train split",
                            hint="add music, or lower --set sequence_length")
-    train = nt.NoteWindows(table.notes, targets[0], config, shuffle=True, seed=source.seed)
-    val = nt.NoteWindows(table.notes, targets[1], config) if len(targets[1]) else None
-    test = nt.NoteWindows(table.notes, targets[2], config) if len(targets[2]) else None
+    columns = nt.note_columns(table.notes, config)
+    train = nt.note_batches(columns, targets[0], config, shuffle=True, seed=source.seed)
+    val = nt.note_batches(columns, targets[1], config) if len(targets[1]) else None
+    test = nt.NoteSplit(table.notes, targets[2]) if len(targets[2]) else None
     primer, primer_split = _primer(table, labels, int(config["primer_notes"]))
     sizes = ", ".join(f"{name} {split['notes'][name]:,} notes / {n:,} windows"
                       for name, n in split["windows"].items())
@@ -173,10 +174,8 @@ def _sound_settings(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, 
 
 def _load_primer(bundle, options: GenerateOptions) -> tuple[np.ndarray, np.ndarray]:
     if options.primer is not None:
-        try:
+        with reading(f"cannot read the primer {options.primer}"):
             notes = nt.to_table(read_notes(options.primer))
-        except Exception as err:
-            raise MidigenError(f"cannot read the primer {options.primer}: {err}") from err
         return notes, np.full(len(notes), TEST, dtype=np.uint8)
     path = bundle.resolve("primer.npy")
     if not path.exists():

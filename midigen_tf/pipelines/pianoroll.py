@@ -27,9 +27,9 @@ import numpy as np
 from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
-from midigen_tf.data.pianoroll import (N_FEATURES, N_PITCHES, Corpus, RollWindows, empty_reason,
-                                       midi_to_roll, parse_roll, roll_to_notes)
-from midigen_tf.errors import MidigenError
+from midigen_tf.data.pianoroll import (N_FEATURES, N_PITCHES, Corpus, empty_reason,
+                                       midi_to_roll, parse_roll, roll_batches, roll_to_notes)
+from midigen_tf.errors import MidigenError, reading, require_path
 from midigen_tf.io import atomic
 from midigen_tf.io.midi import write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
@@ -54,11 +54,11 @@ def prepare(config: dict[str, Any], source: DataSource) -> Prepared:
             f"({sum(corpus.lengths)} frames of {fs} s in {len(rolls)} usable files)",
             hint="add longer pieces, or shorten the window with --set sequence_length=20")
     batch = int(config["batch_size"])
-    train = RollWindows(corpus, corpus.train_starts, batch, config["samples_per_epoch"],
-                        shuffle=True, seed=source.seed)
+    train = roll_batches(corpus, corpus.train_starts, batch, config["samples_per_epoch"],
+                         shuffle=True, seed=source.seed)
     val = None
     if source.validation_split and len(corpus.val_starts):
-        val = RollWindows(corpus, corpus.val_starts, batch, config["val_samples"], shuffle=False)
+        val = roll_batches(corpus, corpus.val_starts, batch, config["val_samples"], shuffle=False)
     rng = np.random.default_rng(source.seed)
     picks = rng.choice(corpus.train_starts, size=min(N_PRIMERS, len(corpus.train_starts)),
                        replace=False)
@@ -73,7 +73,6 @@ def prepare(config: dict[str, Any], source: DataSource) -> Prepared:
                "skipped": [[str(p), why] for p, why in report.skipped],
                "cell_density": density},
         arrays={PRIMERS: corpus.windows(np.sort(picks))},
-        steps_per_epoch=len(train), validation_steps=len(val) if val is not None else None,
         samples=train.samples, report="\n".join(lines))
 
 
@@ -97,10 +96,8 @@ def after_training(model, prepared: Prepared, weights_dir, history, echo) -> Non
 # --- generation -------------------------------------------------------------------------------
 
 def generation_options(options: GenerateOptions) -> dict[str, Any]:
-    unknown = sorted(set(options.extra) - set(GENERATE_DEFAULTS))
-    if unknown:
-        raise MidigenError(f"unknown -O option(s) {', '.join(unknown)} for a piano-roll model",
-                           hint=f"options: {', '.join(f'{k}={v}' for k, v in GENERATE_DEFAULTS.items())}")
+    options.refuse_extra(GENERATE_DEFAULTS, "unknown -O option(s) {} for a piano-roll model",
+                         hint=f"options: {', '.join(f'{k}={v}' for k, v in GENERATE_DEFAULTS.items())}")
     opts = dict(GENERATE_DEFAULTS, **options.extra)
     if "mode" not in options.extra and options.temperature is not None:
         opts["mode"] = "sample"
@@ -118,13 +115,9 @@ def primer_windows(bundle, options: GenerateOptions, count: int, rng) -> np.ndar
     """``count`` starting windows: the end of ``--primer`` or random corpus windows."""
     window, fs = int(bundle.config["sequence_length"]), float(bundle.config["frame_seconds"])
     if options.primer is not None:
-        path = Path(options.primer)
-        if not path.exists():
-            raise MidigenError(f"primer {path} does not exist", hint="give a MIDI file with --primer")
-        try:
+        path = require_path(options.primer, "primer", "give a MIDI file with --primer")
+        with reading(f"cannot read primer {path} as MIDI"):
             roll = midi_to_roll(path, fs)
-        except Exception as err:
-            raise MidigenError(f"cannot read primer {path} as MIDI: {err}") from err
         roll = np.vstack([np.zeros((max(window - len(roll), 0), N_FEATURES), np.uint8), roll])
         return np.repeat(roll[None, -window:], count, axis=0)
     path = bundle.resolve(PRIMERS + ".npy")

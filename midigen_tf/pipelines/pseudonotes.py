@@ -7,7 +7,7 @@ Training samples are windows inside one song (they never cross a song boundary):
     decoder input  = s[t+T_in-1 : t+T_in+T_out-1]       (the target offset by one step, one-hot)
     decoder target = s[t+T_in : t+T_in+T_out]           (token ids)
 
-Only token ids are kept in memory; one-hot arrays are built per batch.
+Only token ids are kept in memory; one-hot arrays are built per batch (``data.batches``).
 
 Generation (through the shared loop ``generate.generate_steps``: argmax, or temperature / top-k /
 top-p sampling) encodes a primer window (a random training window, or ``--primer FILE``),
@@ -20,19 +20,18 @@ steps, as in training; with "stateful" the decoder runs on from the first encodi
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import keras
 
 from midigen_tf.data import pseudonotes as pn
+from midigen_tf.data.batches import window_dataset
 from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
-from midigen_tf.errors import MidigenError
-from midigen_tf.generate import generate_steps, sampler
+from midigen_tf.errors import MidigenError, reading
+from midigen_tf.generate import generate_steps, one_hot_encoding, sampler
 from midigen_tf.io.midi import read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 from midigen_tf.steppers import EncoderDecoderStepper
@@ -41,33 +40,19 @@ TOKENS, BOUNDS = "pseudonotes", "pseudonote_bounds"  # arrays saved beside the c
 GENERATE_EXTRAS = ("reencode", "program")
 
 
-class WindowBatches(keras.utils.PyDataset):
-    """``({"encoder_input", "decoder_input"}, target ids)`` batches, one-hot built per batch."""
+def window_batches(ids: np.ndarray, starts: np.ndarray, t_in: int, t_out: int, n_vocab: int,
+                   batch_size: int, shuffle: bool = True, seed: int = 0):
+    """``({"encoder_input", "decoder_input"}, target ids)`` batches (one-hot built per batch in
+    the tf.data graph, through the one batcher)."""
+    encode = one_hot_encoding(n_vocab)
 
-    def __init__(self, ids: np.ndarray, starts: np.ndarray, input_length: int, output_length: int,
-                 n_vocab: int, batch_size: int, shuffle: bool = True, seed: int = 0):
-        super().__init__()
-        self.ids, self.starts = ids, starts
-        self.input_length, self.output_length, self.n_vocab = input_length, output_length, n_vocab
-        self.batch_size, self.shuffle = batch_size, shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(starts)) if shuffle else np.arange(len(starts))
-        self.offsets = np.arange(input_length + output_length)
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.starts) / self.batch_size)
-
-    def __getitem__(self, index: int):
-        rows = self.starts[self.order[index * self.batch_size:(index + 1) * self.batch_size]]
-        window = self.ids[rows[:, None] + self.offsets]
-        t_in = self.input_length
-        x = {"encoder_input": one_hot(window[:, :t_in], self.n_vocab),
-             "decoder_input": one_hot(window[:, t_in - 1:-1], self.n_vocab)}
+    def make_batch(window):
+        x = {"encoder_input": encode(window[:, :t_in]),
+             "decoder_input": encode(window[:, t_in - 1:-1])}
         return x, window[:, t_in:]
 
-    def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.order = self.rng.permutation(len(self.starts))
+    return window_dataset(ids, starts, np.arange(t_in + t_out), batch_size, make_batch,
+                          shuffle=shuffle, seed=seed)
 
 
 def one_hot(ids: np.ndarray, n_vocab: int) -> np.ndarray:
@@ -119,7 +104,7 @@ def prepare(config: dict[str, Any], source: DataSource) -> Prepared:
 
     n_vocab, batch = len(vocab_keys), int(config["batch_size"])
     completed = dict(config, n_vocab=n_vocab)
-    make = lambda s, shuffle: WindowBatches(ids, s, t_in, t_out, n_vocab, batch, shuffle, source.seed)
+    make = lambda s, shuffle: window_batches(ids, s, t_in, t_out, n_vocab, batch, shuffle, source.seed)
     lines = report.lines("notes") + [
         f"pseudo-notes: {len(ids)} in {len(tables)} songs, vocabulary {n_vocab}",
         f"bins: velocity {len(encoding.velocity)}, duration {len(encoding.duration)}, "
@@ -137,10 +122,8 @@ def prepare(config: dict[str, Any], source: DataSource) -> Prepared:
 def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     from midigen_tf.models.seq2seq import inference_models
 
-    unknown = sorted(set(options.extra) - set(GENERATE_EXTRAS))
-    if unknown:
-        raise MidigenError(f"unknown generation option(s) {', '.join(unknown)} for seq2seq",
-                           hint=f"-O takes: {', '.join(GENERATE_EXTRAS)}")
+    options.refuse_extra(GENERATE_EXTRAS, "unknown generation option(s) {} for seq2seq",
+                         hint=f"-O takes: {', '.join(GENERATE_EXTRAS)}")
     if "encoding" not in bundle.extra or not bundle.vocab:
         raise MidigenError(f"bundle {bundle.path} has no pseudo-note bins or vocabulary",
                            hint="use the bundle (.json) written by training a seq2seq model")
@@ -171,11 +154,8 @@ def _primers(bundle, options: GenerateOptions, encoding: pn.Encoding, vocab_part
     """``(num_outputs, length)`` token ids to start from."""
     if options.primer is not None:
         path = Path(options.primer)
-        try:
+        with reading(f"cannot read the primer {path}", hint="give a MIDI file with --primer"):
             notes = read_notes(path)
-        except Exception as err:
-            raise MidigenError(f"cannot read the primer {path}: {err}",
-                               hint="give a MIDI file with --primer") from err
         if not len(notes):
             raise MidigenError(f"the primer {path} has no (non-drum) notes")
         ids = pn.nearest_ids(encoding.encode(notes), vocab_parts)[-window:]
