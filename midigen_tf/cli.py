@@ -161,6 +161,10 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
 @click.option("--engine", default="windowed", show_default=True,
               help="windowed: a fresh window per note (the reports); stateful: carry the "
                    "recurrent state forward, one step per note (much faster).")
+@click.option("--kernel", default="auto", show_default=True,
+              help="How a step is computed: fused (one matrix product per LSTM layer, "
+                   "XLA-compiled), xla (the layers' own cells, XLA-compiled), layers (no XLA); "
+                   "auto: fused with --engine stateful, layers with windowed (the fastest).")
 @click.option("--notes", "notes_file", default=None,
               help="For weights from the original Keras 2 scripts (no bundle): their data/notes pickle.")
 @click.option("--model", "preset", default="lstm", show_default=True,
@@ -169,7 +173,7 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
 @click.option("--wav", is_flag=True, help="Also render each piece to WAV beside it (FluidSynth with "
                                           "a GM soundfont, else a numpy sine synthesiser).")
 def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, num_outputs, engine,
-                 notes_file, preset, extra, wav):
+                 kernel, notes_file, preset, extra, wav):
     """Write music from saved weights (default: 500 notes to test_output.mid, argmax)."""
     from midigen_tf import config as config_lib
     from midigen_tf.loading import load_for_generation
@@ -177,7 +181,7 @@ def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, nu
 
     options = GenerateOptions(n=n, output=Path(output), seed=seed, temperature=temperature,
                               top_k=top_k, top_p=top_p, primer=Path(primer) if primer else None,
-                              num_outputs=num_outputs, engine=engine,
+                              num_outputs=num_outputs, engine=engine, kernel=kernel,
                               extra=config_lib.parse_assignments(extra, "-O"), echo=click.echo)
     model, bundle, pipeline = load_for_generation(weights, notes_file=notes_file, preset=preset)
     paths = pipeline.generate(model, bundle, options)

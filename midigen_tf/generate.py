@@ -13,9 +13,10 @@ A *step* is what the model reads per time step: a token id (classic, folk, seq2s
 traced, so write it with ``keras.ops`` (see ``scalar_encoding``). ``generate_steps`` is the
 one loop: K start windows are K pieces generated together; the pipeline's ``pick(probs) ->
 steps`` chooses each next step (sampling, threshold, regression value ...). With ``pick=None``
-(argmax of token ids, the reports) the whole loop runs inside one traced function, in chunks
+(argmax of token ids, the reports) the whole loop runs inside one compiled function, in chunks
 of ``CHUNK`` steps (for the progress bar). Seq2seq plugs its own stepper into the same loop
-(``steppers.EncoderDecoderStepper``).
+(``steppers.EncoderDecoderStepper``). How one step is computed (``kernel``: ``auto`` by
+default, ``fused``, ``xla``, ``layers``) is ``fused.py``'s business.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import keras
 import numpy as np
 
 from midigen_tf.errors import MidigenError
+from midigen_tf.fused import cell_step, jit, resolve
 from midigen_tf.sampling import choose
 
 ENGINES = ("windowed", "stateful")
-CHUNK = 64
+CHUNK = 256  # argmax steps per compiled call (one progress-bar update)
 # Layers that act on each time step on its own: safe to run one step at a time. A custom layer
 # says so with a class attribute ``acts_per_step = True``.
 POINTWISE = (keras.layers.Dense, keras.layers.Dropout, keras.layers.Activation,
@@ -90,7 +92,8 @@ def refuse(name: str, option: str, why: str, instead: str) -> MidigenError:
     return MidigenError(f"{name} cannot {option}: {why}; use {instead}")
 
 
-def recurrent_step(model, name: str | None = None) -> tuple[Callable, Callable, Callable]:
+def recurrent_step(model, name: str | None = None,
+                   kernel: str = "layers") -> tuple[Callable, Callable, Callable]:
     """``(step, head, zeros)`` over the model's own layers: ``step(x, states) -> (features,
     states)`` advances every recurrent layer one time step (``x``: encoded input ``(K, 1, F)``);
     ``head(features)`` applies the layers after the last recurrent one (the probabilities);
@@ -98,7 +101,8 @@ def recurrent_step(model, name: str | None = None) -> tuple[Callable, Callable, 
 
     The model must be a chain of layers in which every layer before the last recurrent one
     acts on each time step separately (Dense, Dropout, BatchNormalization, Embedding ...).
-    Otherwise a one-line ``MidigenError`` names the model and why.
+    Otherwise a one-line ``MidigenError`` names the model and why. ``kernel`` says how each
+    recurrent layer steps (``fused.cell_step``).
     """
     name = name or model.name
     chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
@@ -118,11 +122,13 @@ def recurrent_step(model, name: str | None = None) -> tuple[Callable, Callable, 
     if problem:
         raise refuse(name, "generate with --engine stateful", problem, "--engine windowed")
 
+    cells = {i: cell_step(chain[i], kernel) for i in recurrent}
+
     def step(x, states):
         new, k = [], 0
-        for layer in chain[:last + 1]:
+        for i, layer in enumerate(chain[:last + 1]):
             if isinstance(layer, keras.layers.RNN):
-                h, state = layer.cell(x[:, 0], states[k], training=False)
+                h, state = cells[i](x[:, 0], states[k])
                 new.append(state)
                 k += 1
                 x = h[:, None] if layer.return_sequences else h
@@ -148,20 +154,27 @@ class Stepper:
 
     dtype = "int64"
 
-    def _trace(self, start: Callable, advance: Callable) -> None:
+    def _trace(self, start: Callable, advance: Callable, jit_compile: bool = False) -> None:
+        """``jit_compile``: XLA-compile the three functions. XLA needs static shapes, so the
+        argmax loop then writes into a buffer of ``CHUNK`` steps and runs ``n`` of them (one
+        compilation serves every ``n``); ``run_argmax`` keeps the first ``n``."""
         import tensorflow as tf
 
+        size = CHUNK if jit_compile else None
+
         def run(state, n):  # argmax of token ids, every step inside the graph
-            out = tf.TensorArray(tf.int64, size=n)
-            for i in tf.range(n):
+            def body(i, out, state):
                 ids = tf.argmax(state[0], axis=-1)
-                out = out.write(i, ids)
-                state = advance(state, ids)
+                return i + 1, out.write(i, ids), advance(state, ids)
+
+            out = tf.TensorArray(tf.int64, size=size or n)
+            _, out, state = tf.while_loop(lambda i, out, state: i < n, body,
+                                          (tf.constant(0), out, state), maximum_iterations=size)
             return tf.transpose(out.stack()), state
 
-        self._start = tf.function(start, reduce_retracing=True)
-        self._advance = tf.function(advance, reduce_retracing=True)
-        self._run = tf.function(run, reduce_retracing=True)
+        self._start = tf.function(start, reduce_retracing=True, jit_compile=jit_compile)
+        self._advance = tf.function(advance, reduce_retracing=True, jit_compile=jit_compile)
+        self._run = tf.function(run, reduce_retracing=True, jit_compile=jit_compile)
 
     def _tensor(self, x):
         import tensorflow as tf
@@ -177,8 +190,10 @@ class Stepper:
     def run_argmax(self, state, n: int):
         import tensorflow as tf
 
+        if n > CHUNK:
+            raise ValueError(f"run_argmax runs at most CHUNK={CHUNK} steps per call, not {n}")
         ids, state = self._run(state, tf.constant(n, tf.int32))
-        return ids.numpy(), state
+        return ids.numpy()[:, :n], state
 
 
 class Engine(Stepper):
@@ -196,18 +211,22 @@ class Engine(Stepper):
 
     ``stateful`` carries one state per piece: one step per event. ``dtype`` is the steps'
     (int64 token ids; float32 frames or feature rows); ``name`` names the model in refusals.
+    ``kernel`` (``fused.KERNELS``) says how a step is computed; ``full`` is XLA-compiled only
+    with ``kernel="xla"`` (any model runs there, and not every layer compiles with XLA).
     """
 
     def __init__(self, model, encode: Callable, engine: str = "windowed",
-                 pipelined: bool | None = None, dtype: str = "int64", name: str | None = None):
+                 pipelined: bool | None = None, dtype: str = "int64", name: str | None = None,
+                 kernel: str = "auto"):
         import tensorflow as tf
 
         if engine not in ENGINES:  # users' options are checked by GenerateOptions
             raise ValueError(f"engine {engine!r} is not one of {ENGINES}")
-        self.engine, self.dtype = engine, dtype
+        kernel = resolve(kernel, engine)
+        self.engine, self.dtype, self.kernel = engine, dtype, kernel
         if engine == "windowed" and pipelined is not False:
             try:
-                step, head, zeros = recurrent_step(model, name)
+                step, head, zeros = recurrent_step(model, name, kernel)
             except MidigenError:
                 if pipelined:
                     raise
@@ -215,7 +234,8 @@ class Engine(Stepper):
             self.mode = "pipelined" if step is not None else "full"
         else:
             self.mode = "full" if engine == "windowed" else "stateful"
-            step, head, zeros = recurrent_step(model, name) if engine == "stateful" else (None,) * 3
+            step, head, zeros = (recurrent_step(model, name, kernel) if engine == "stateful"
+                                 else (None,) * 3)
 
         if self.mode == "full":
             def start(window):
@@ -257,7 +277,7 @@ class Engine(Stepper):
                 out, states = step(encode(ids[:, None]), state[1])
                 return head(out), states
 
-        self._trace(start, advance)
+        self._trace(start, advance, jit(kernel) if self.mode != "full" else kernel == "xla")
 
 
 def generate_steps(runner: Stepper, windows: np.ndarray, n: int,
@@ -302,12 +322,12 @@ def sampler(rng: np.random.Generator, temperature=None, top_k=None, top_p=None):
 def generate_tokens(model, windows: np.ndarray, n: int, encode: Callable,
                     rng: np.random.Generator | None = None, temperature=None, top_k=None,
                     top_p=None, engine: str = "windowed", progress: bool = False,
-                    runner: Engine | None = None) -> np.ndarray:
+                    runner: Engine | None = None, kernel: str = "auto") -> np.ndarray:
     """Generate ``n`` token ids after each row of ``windows`` (K, L) with ``model``; (K, n).
 
     ``runner`` reuses an ``Engine`` (traced once) across calls. Options are checked once, by
     ``pipelines.base.GenerateOptions``.
     """
-    runner = runner or Engine(model, encode, engine)
+    runner = runner or Engine(model, encode, engine, kernel=kernel)
     pick = sampler(rng or np.random.default_rng(), temperature, top_k, top_p)
     return generate_steps(runner, windows, n, pick, progress).astype(np.int64)

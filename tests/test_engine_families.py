@@ -32,7 +32,7 @@ def varied(rows) -> bool:
 def old_generate_tokens(model, windows, n, encode, rng, temperature=None, top_k=None,
                         top_p=None, engine="windowed"):
     """``generate.generate_tokens`` before issue 12 (its chunked argmax / per-step sampling)."""
-    runner = Engine(model, encode, engine)
+    runner = Engine(model, encode, engine, kernel="layers")  # the engine before issue 14
     state = runner.start(windows)
     out = np.empty((len(windows), n), dtype=np.int64)
     argmax = temperature is None and top_k is None and top_p is None
@@ -262,7 +262,8 @@ def test_folk_melody_symbols_equal_the_old_loop(tmp_path, engine, seed_melody):
     windows, seed, index, sampling, rng = pipeline.start_windows(bundle, options)
     assert sampling == {**SAMPLE, "temperature": 0.3}  # the preset's own temperature
     sampling = SAMPLE  # hotter: more variety for an untrained model
-    old = old_next_symbol_steps(Engine(model, one_hot_encoding(len(mapping)), engine), windows,
+    old = old_next_symbol_steps(Engine(model, one_hot_encoding(len(mapping)), engine,
+                                       kernel="layers"), windows,
                                 24, index, np.random.default_rng(7), sampling, bool(seed))
     pick = pipeline.MelodyPick(index, np.random.default_rng(7), sampling, bool(seed), 3)
     new = generate_steps(Engine(model, one_hot_encoding(len(mapping)), engine), windows, 24, pick)

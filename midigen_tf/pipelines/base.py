@@ -59,12 +59,14 @@ class GenerateOptions:
     primer: Path | None = None
     num_outputs: int = 1
     engine: str = "windowed"  # "windowed" (faithful) or "stateful"
+    kernel: str = "auto"  # how a step is computed: fused.KERNELS (docs/performance.md)
     extra: dict[str, Any] = field(default_factory=dict)
     echo: Callable[[str], None] = silent  # where generate reports (the CLI: click.echo)
 
     def __post_init__(self) -> None:
         """The one check of the shared options (the CLI, the app and tests all build these)."""
         from midigen_tf.errors import MidigenError
+        from midigen_tf.fused import KERNELS
         from midigen_tf.generate import ENGINES
         from midigen_tf.sampling import check_options
 
@@ -75,6 +77,8 @@ class GenerateOptions:
             raise MidigenError(f"--num-outputs {self.num_outputs} must be at least 1")
         if self.engine not in ENGINES:
             raise MidigenError(f"unknown engine {self.engine!r}", hint=f"use one of {', '.join(ENGINES)}")
+        if self.kernel not in KERNELS:
+            raise MidigenError(f"unknown kernel {self.kernel!r}", hint=f"use one of {', '.join(KERNELS)}")
         check_options(self.temperature, self.top_k, self.top_p)
 
     def refuse_extra(self, known, message: str, hint: str) -> None:

@@ -232,7 +232,7 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
 
     windows, seed, index, sampling, rng = start_windows(bundle, options)
     engine = Engine(model, one_hot_encoding(len(index)), options.engine,
-                    name=bundle.config.get("preset"))
+                    name=bundle.config.get("preset"), kernel=options.kernel)
     pick = MelodyPick(index, rng, sampling, bool(seed), len(windows))
     rows = generate_steps(engine, windows, options.n, pick, progress=True)
     rows = np.pad(rows, ((0, 0), (0, options.n - rows.shape[1])), constant_values=index[folk.DELIM])

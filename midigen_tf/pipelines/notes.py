@@ -65,7 +65,7 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     windows = _start_windows(bundle, seq_len, options.num_outputs, rng, options.primer)
     ids = generate_tokens(model, windows, options.n, scalar_encoding(int(config["n_vocab"])), rng,
                           options.temperature, options.top_k, options.top_p,
-                          engine=options.engine, progress=True)
+                          engine=options.engine, progress=True, kernel=options.kernel)
     vocab = bundle.vocab
     paths = []
     for row, path in zip(ids, options.output_paths()):

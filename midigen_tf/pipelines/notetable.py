@@ -226,7 +226,8 @@ def _autoregress(model, notes, config, options, rng, count: int) -> np.ndarray:
         raise MidigenError(f"the primer has no {length} consecutive notes of one file")
     picks = ends[rng.integers(0, len(ends), size=count)]
     x = nt.note_features(notes, picks[:, None] + np.arange(-length + 1, 1), config)
-    runner = Engine(model, float_encoding, options.engine, dtype="float32", name=config["preset"])
+    runner = Engine(model, float_encoding, options.engine, dtype="float32", name=config["preset"],
+                    kernel=options.kernel)
     pick = NextNote(x[:, -1], config, options, rng)
     generate_steps(runner, x, options.n, pick, progress=True)
     return np.stack(pick.values, axis=1).astype(np.float64)

@@ -182,7 +182,7 @@ def generate_rolls(model, bundle, options: GenerateOptions) -> np.ndarray:
     choose = FrameChooser(opts, options, count, rng)
     choose.previous = primers[:, -1, :N_PITCHES] > 0
     runner = Engine(model, float_encoding, options.engine, dtype="float32",
-                    name=bundle.config.get("preset"))
+                    name=bundle.config.get("preset"), kernel=options.kernel)
     frames = generate_steps(runner, primers, int(options.n), choose, progress=True, unit="frame")
     return np.concatenate([primers.astype(np.uint8), frames], axis=1)
 

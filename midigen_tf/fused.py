@@ -1,0 +1,77 @@
+"""How the generation engine computes one recurrent step: its ``kernel`` option (issue 14).
+
+* ``auto`` (default) -- ``fused`` for the stateful engine, ``layers`` for the windowed one:
+  what was fastest on the wall clock in the benchmark (docs/performance.md).
+* ``fused`` -- every plain ``keras.layers.LSTM`` (tanh / sigmoid, with bias, float32)
+  becomes one matrix product per layer and step, ``[x, h] @ [W; U] + b``, with the weights
+  concatenated once when the engine is built; the other layers are called as they are. The
+  argmax loop, ``start`` and ``advance`` are XLA-compiled (``jit_compile=True``), so a whole
+  chunk of notes is one compiled while loop. Same maths as the layers, summed in another order:
+  the float rounding differs in the last bits (the tests check the tokens stay equal).
+* ``xla`` -- the layers' own cells (``layer.cell``), XLA-compiled: the same operations as
+  ``layers``, fused by XLA.
+* ``layers`` -- the layers' own cells in a plain traced ``tf.function`` (the engine before
+  issue 14).
+
+The engine reads the weights when it is built: build a new one after the weights change.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import numpy as np
+
+KERNELS = ("auto", "fused", "xla", "layers")
+
+
+def resolve(kernel: str, engine: str) -> str:
+    """The kernel ``kernel`` means for ``engine`` ("windowed" or "stateful")."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel {kernel!r} is not one of {KERNELS}")
+    if kernel == "auto":
+        return "fused" if engine == "stateful" else "layers"
+    return kernel
+
+
+def jit(kernel: str) -> bool:
+    """Whether the engine's traced functions are XLA-compiled."""
+    return kernel in ("fused", "xla")
+
+
+def fusable(layer) -> bool:
+    """A plain LSTM layer whose step ``lstm_step`` computes with the same maths."""
+    if type(layer) is not keras.layers.LSTM or layer.go_backwards:
+        return False
+    cell = layer.cell
+    return (cell.use_bias and cell.activation is keras.activations.tanh
+            and cell.recurrent_activation is keras.activations.sigmoid
+            and cell.compute_dtype == "float32" and cell.variable_dtype == "float32")
+
+
+def lstm_step(layer) -> Callable:
+    """``step(x (K, F), [h, c]) -> (h, [h, c])`` of ``layer`` (an LSTM ``fusable`` accepts) as one
+    matrix product: Keras's gate order (input, forget, cell, output) and activations."""
+    import tensorflow as tf
+
+    cell = layer.cell
+    kernel = tf.constant(np.concatenate([np.asarray(cell.kernel), np.asarray(cell.recurrent_kernel)]))
+    bias = tf.constant(np.asarray(cell.bias))
+
+    def step(x, state):
+        h, c = state
+        z = tf.matmul(tf.concat([x, h], axis=1), kernel) + bias
+        i, f, g, o = tf.split(z, 4, axis=1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        h = tf.sigmoid(o) * tf.tanh(c)
+        return h, [h, c]
+
+    return step
+
+
+def cell_step(layer, kernel: str) -> Callable:
+    """``step(x (K, F), state) -> (output, state)`` of one recurrent layer, as ``kernel`` says."""
+    if kernel == "fused" and fusable(layer):
+        return lstm_step(layer)
+    return lambda x, state: layer.cell(x, state, training=False)
