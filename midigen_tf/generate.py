@@ -280,14 +280,41 @@ class Engine(Stepper):
         self._trace(start, advance, jit(kernel) if self.mode != "full" else kernel == "xla")
 
 
+class Pick:
+    """The pipeline's hook that chooses each next step: ``pick(probs (K, ...)) -> steps (K, ...)``
+    in numpy. ``finished`` (default: never) ends the loop before ``n`` steps, e.g. when every
+    folk melody has reached its ``/``."""
+
+    finished = False
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Sample(Pick):
+    """Softmax sampling (temperature / top-k / top-p) with ``sampling.choose``."""
+
+    def __init__(self, rng: np.random.Generator, temperature=None, top_k=None, top_p=None):
+        self.rng, self.options = rng, (temperature, top_k, top_p)
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        return choose(probs, self.rng, *self.options)
+
+
+def sampler(rng: np.random.Generator, temperature=None, top_k=None, top_p=None) -> Pick | None:
+    """``pick`` for a softmax: ``None`` (traced argmax) or ``Sample``."""
+    if temperature is None and top_k is None and top_p is None:
+        return None
+    return Sample(rng, temperature, top_k, top_p)
+
+
 def generate_steps(runner: Stepper, windows: np.ndarray, n: int,
-                   pick: Callable[[np.ndarray], np.ndarray] | None = None,
+                   pick: Pick | None = None,
                    progress: bool = False, unit: str = "note") -> np.ndarray:
     """The one generation loop: ``n`` steps after each start window (K, L, ...) -> (K, n, ...).
 
-    ``pick(probs (K, ...)) -> steps (K, ...)`` chooses each next step from the model's output
-    (numpy); it may end the loop early by setting ``pick.finished``. ``pick=None``: argmax of
-    token ids, traced in chunks.
+    ``pick`` (a ``Pick``) chooses each next step from the model's output (numpy) and may end
+    the loop early (``pick.finished``). ``pick=None``: argmax of token ids, traced in chunks.
     """
     from tqdm.auto import tqdm
 
@@ -303,7 +330,7 @@ def generate_steps(runner: Stepper, windows: np.ndarray, n: int,
             else:
                 size = 1
                 parts.append(np.asarray(pick(np.asarray(state[0])))[:, None])
-                if getattr(pick, "finished", False):
+                if pick.finished:
                     break
                 if done + 1 < n:
                     state = runner.push(state, parts[-1][:, 0])
@@ -312,11 +339,6 @@ def generate_steps(runner: Stepper, windows: np.ndarray, n: int,
     return np.concatenate(parts, axis=1)
 
 
-def sampler(rng: np.random.Generator, temperature=None, top_k=None, top_p=None):
-    """``pick`` for a softmax: ``None`` (traced argmax) or ``sampling.choose``."""
-    if temperature is None and top_k is None and top_p is None:
-        return None
-    return lambda probs: choose(probs, rng, temperature, top_k, top_p)
 
 
 def generate_tokens(model, windows: np.ndarray, n: int, encode: Callable,

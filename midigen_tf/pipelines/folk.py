@@ -19,7 +19,7 @@ from midigen_tf.data.cache import FileCache
 from midigen_tf.data.parallel import parse_files
 from midigen_tf.data.batches import window_dataset
 from midigen_tf.errors import MidigenError
-from midigen_tf.generate import one_hot_encoding
+from midigen_tf.generate import Pick, one_hot_encoding
 from midigen_tf.io import atomic
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 
@@ -198,7 +198,7 @@ def write_melodies(rows, prefix: list[str], bundle, options: GenerateOptions) ->
     return paths
 
 
-class MelodyPick:
+class MelodyPick(Pick):
     """The next-symbol ``pick``: softmax sampling (or argmax) where an unseeded melody starts
     with a pitch (not ``/``, ``_`` or ``r``: a melody of rests is no melody); a row stops at
     ``/`` and the loop ends when every row has (``finished``)."""

@@ -24,6 +24,7 @@ import numpy as np
 from midigen_tf import config as config_lib
 from midigen_tf.data import notetable as nt
 from midigen_tf.errors import MidigenError, reading
+from midigen_tf.generate import Pick
 from midigen_tf.io import atomic, audio, plots
 from midigen_tf.io.midi import note_table, read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
@@ -188,7 +189,7 @@ def _pick(candidates: np.ndarray, n: int, rng) -> np.ndarray:
     return candidates[start:start + n]
 
 
-class NextNote:
+class NextNote(Pick):
     """The MAESTRO ``pick``: the next pitch (softmax: argmax or sampling) or regression value;
     the step fed back is the last note's features with the predicted one replaced."""
 

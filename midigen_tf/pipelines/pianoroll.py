@@ -30,6 +30,7 @@ from midigen_tf.data.parallel import parse_files
 from midigen_tf.data.pianoroll import (N_FEATURES, N_PITCHES, Corpus, empty_reason,
                                        midi_to_roll, parse_roll, roll_batches, roll_to_notes)
 from midigen_tf.errors import MidigenError, reading, require_path
+from midigen_tf.generate import Pick
 from midigen_tf.io import atomic
 from midigen_tf.io.midi import write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
@@ -80,13 +81,12 @@ def after_training(model, prepared: Prepared, weights_dir, history, echo) -> Non
     """Write ``pianoroll_epochs.md``: our per-epoch figures beside the report's table."""
     from midigen_tf.references import seed004_table as comparison_table
 
-    hist = getattr(history, "history", history) or []
+    hist = list(history)  # the trainer's rows, one dict per epoch
     parts = ["# Piano-roll LSTM: per-epoch figures beside seed 004", "",
              f"pos_weight {prepared.config['pos_weight']}, {prepared.samples} samples per epoch, "
              f"batch {prepared.config['batch_size']}.", "", "## Training", "",
              comparison_table(hist)]
-    keys = set(hist) if isinstance(hist, dict) else {k for row in hist for k in row}
-    if "val_loss" in keys:
+    if any("val_loss" in row for row in hist):
         parts += ["", "## Validation", "", comparison_table(hist, prefix="val_")]
     target = Path(weights_dir) / "pianoroll_epochs.md"
     atomic.write_text(target, "\n".join(parts) + "\n")
@@ -128,7 +128,7 @@ def primer_windows(bundle, options: GenerateOptions, count: int, rng) -> np.ndar
     return primers[rng.integers(0, len(primers), size=count)]
 
 
-class FrameChooser:
+class FrameChooser(Pick):
     """Turns predicted probabilities into binary frames, with the silence and stuck-note guards."""
 
     def __init__(self, opts: dict[str, Any], options: GenerateOptions, count: int, rng):
