@@ -82,8 +82,8 @@ def test_fusable_refuses_what_it_would_compute_differently():
     assert fusable(keras.layers.LSTM(4))
 
 
-def test_auto_kernel_is_fused_when_stateful_and_layers_when_windowed():
-    assert resolve("auto", "stateful") == "fused" and resolve("auto", "windowed") == "layers"
+def test_auto_kernel_is_fused_for_both_engines():
+    assert resolve("auto", "stateful") == "fused" and resolve("auto", "windowed") == "fused"
     assert resolve("xla", "windowed") == "xla"
 
 
