@@ -164,7 +164,7 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
 @click.option("--kernel", default="auto", show_default=True,
               help="How a step is computed: fused (one matrix product per LSTM layer, "
                    "XLA-compiled), xla (the layers' own cells, XLA-compiled), layers (no XLA); "
-                   "auto: fused with --engine stateful, layers with windowed (the fastest).")
+                   "auto: fused (the fastest on a quiet machine; same tokens).")
 @click.option("--notes", "notes_file", default=None,
               help="For weights from the original Keras 2 scripts (no bundle): their data/notes pickle.")
 @click.option("--model", "preset", default="lstm", show_default=True,
