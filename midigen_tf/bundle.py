@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,9 @@ def load_weights(model, weights_path: str | os.PathLike, bundle: Bundle | None =
     if not path.name.endswith(WEIGHT_SUFFIXES):
         raise MidigenError(f"{path} is not a weights file ({', '.join(WEIGHT_SUFFIXES)})")
     try:
-        model.load_weights(path)
+        with warnings.catch_warnings():  # a .keras resume point also holds the optimizer's
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(path)  # state, which generation does not need
         return
     except Exception as err:  # Keras raises ValueError, h5py OSError, ... : explain them all
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
