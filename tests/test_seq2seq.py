@@ -137,13 +137,13 @@ def test_step_by_step_decoding_equals_the_teacher_forced_model():
     for name in ("encoder_lstm_1", "decoder_lstm_2", "decoder_output"):
         assert model.get_layer(name).weights[0] is _layer_in(decoder, encoder, name).weights[0]
     rng = np.random.default_rng(0)
-    src = pipeline.one_hot(rng.integers(0, 11, (3, 7)), 11)
+    src = np.eye(11, dtype=np.float32)[rng.integers(0, 11, (3, 7))]
     tgt = rng.integers(0, 11, (3, 5))
     for _ in range(2):  # before and after changing the training model's weights: they are shared
-        teacher = keras.ops.convert_to_numpy(model([src, pipeline.one_hot(tgt, 11)], training=False))
+        teacher = keras.ops.convert_to_numpy(model([src, np.eye(11, dtype=np.float32)[tgt]], training=False))
         states, steps = list(encoder(keras.ops.convert_to_tensor(src))), []
         for t in range(tgt.shape[1]):
-            probs, *states = decoder([keras.ops.convert_to_tensor(pipeline.one_hot(tgt[:, t:t + 1], 11))]
+            probs, *states = decoder([keras.ops.convert_to_tensor(np.eye(11, dtype=np.float32)[tgt[:, t:t + 1]])]
                                      + states)
             steps.append(keras.ops.convert_to_numpy(probs))
         np.testing.assert_allclose(np.concatenate(steps, axis=1), teacher, atol=1e-5)

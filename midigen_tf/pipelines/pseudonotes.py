@@ -55,12 +55,6 @@ def window_batches(ids: np.ndarray, starts: np.ndarray, t_in: int, t_out: int, n
                           shuffle=shuffle, seed=seed)
 
 
-def one_hot(ids: np.ndarray, n_vocab: int) -> np.ndarray:
-    out = np.zeros(ids.shape + (n_vocab,), dtype=np.float32)
-    np.put_along_axis(out, np.asarray(ids)[..., None], 1.0, axis=-1)
-    return out
-
-
 def window_starts(bounds: np.ndarray, length: int, stride: int = 1) -> np.ndarray:
     """Start indices of every ``length``-token window inside one song, every ``stride`` tokens."""
     starts = [np.arange(lo, hi - length + 1, stride) for lo, hi in zip(bounds[:-1], bounds[1:])]
