@@ -106,13 +106,6 @@ def render_svgs(musicxml: str | os.PathLike, pages: int | None = None, width: in
     return [draw_text_glyphs(tk.renderToSVG(p), resources) for p in range(1, count + 1)], total
 
 
-def render_svg(musicxml: str | os.PathLike, page: int = 1, width: int = 2100,
-               scale: int = 40) -> str:
-    """The SVG of one page of a MusicXML file, engraved by verovio."""
-    tk = _toolkit(musicxml, width, scale)
-    return draw_text_glyphs(tk.renderToSVG(page), tk.getResourcePath())
-
-
 def page_paths(path: str | os.PathLike, count: int) -> list[Path]:
     """``song.score.png``, ``song.score-2.png``, ... for ``count`` pages."""
     path = Path(path)
@@ -145,13 +138,6 @@ def write_pngs(musicxml: str | os.PathLike, path: str | os.PathLike, pages: int 
     svgs, total = render_svgs(musicxml, pages)
     return [_write_svg_png(svg, target, dpi_scale)
             for svg, target in zip(svgs, page_paths(path, len(svgs)))], total
-
-
-def write_png(musicxml: str | os.PathLike, path: str | os.PathLike, page: int = 1,
-              dpi_scale: float = 1.0) -> Path:
-    """Render page ``page`` of a MusicXML file to a PNG on a white background."""
-    _cairosvg(path)
-    return _write_svg_png(render_svg(musicxml, page), path, dpi_scale)
 
 
 def write_score(stream, stem: str | os.PathLike, png: bool = True) -> list[Path]:
