@@ -155,3 +155,43 @@ def shard(placement: Placement, dataset):
         return dataset.take(steps).map(rows).repeat()
 
     return placement.strategy.distribute_datasets_from_function(make), steps
+
+
+def fingerprint(value: Any) -> int:
+    """A small stable number for a JSON-able value (CRC-32 of its JSON, kept to 20 bits so that
+    sums of squares over many workers stay exact in float64)."""
+    import zlib
+
+    text = json.dumps(value, sort_keys=True, default=str)
+    return zlib.crc32(text.encode("utf-8")) & 0xFFFFF
+
+
+def check_same_data(placement: Placement, facts: dict[str, int]) -> None:
+    """Stop every worker with a clear error when they did not prepare the same data.
+
+    Workers that differ (other files, a file one of them could not read, other settings) would
+    otherwise run different numbers of steps and meet in the wrong collective, failing later
+    with TensorFlow's "Shape mismatch in the collective instance". ``facts`` are small integers
+    (window counts, fingerprints); their sums and sums of squares over the replicas equal
+    ``n * x`` and ``n * x**2`` exactly when every replica holds the same ``x``.
+    """
+    if placement.num_workers < 2:
+        return
+    import numpy as np
+    import tensorflow as tf
+
+    values = np.array([float(v) for v in facts.values()], dtype=np.float64)
+    local = tf.constant(np.concatenate([values, values ** 2]))
+    strategy = placement.strategy
+    total = strategy.reduce("SUM", strategy.run(lambda: tf.identity(local)), axis=None).numpy()
+    expected = strategy.num_replicas_in_sync * np.concatenate([values, values ** 2])
+    k = len(values)
+    differ = [name for i, name in enumerate(facts)
+              if total[i] != expected[i] or total[k + i] != expected[k + i]]
+    if differ:
+        raise MidigenError(
+            f"the {placement.num_workers} workers prepared different data ({', '.join(differ)} "
+            f"differ; worker {placement.worker_index} has "
+            + ", ".join(f"{n} {facts[n]}" for n in differ) + ")",
+            hint="give every worker the same --data files, --set settings and --seed; "
+                 "see each worker's data report for a file it skipped")

@@ -26,7 +26,7 @@ from midigen_tf import checkpoints, registry
 from midigen_tf.bundle import Bundle
 from midigen_tf.checkpoints import BestCheckpoint, HistoryWriter, ResumePoint, TimeBudget
 from midigen_tf.console import keras_verbosity
-from midigen_tf.distribute import Placement, prepare_model, shard
+from midigen_tf.distribute import Placement, check_same_data, fingerprint, prepare_model, shard
 from midigen_tf.errors import MidigenError
 from midigen_tf.models import parameter_counts
 from midigen_tf.pipelines.base import DataSource, Prepared
@@ -138,6 +138,10 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
     if prepared.report:
         echo(prepared.report)
     config = prepared.config
+    check_same_data(placement, {
+        "training batches": int(prepared.train.cardinality()),
+        "validation batches": int(prepared.val.cardinality()) if prepared.val is not None else 0,
+        "vocabulary": fingerprint(prepared.vocab), "settings": fingerprint(config)})
     with placement.scope():
         model = registry.build_model(config)
         state = checkpoints.restore(model, weights_dir) if resume else {}

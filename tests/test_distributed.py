@@ -37,8 +37,10 @@ def test_worker_position_chief_rules():
     assert worker_position({**chief, "task": {"type": "chief", "index": 0}}) == (0, 2, True)
 
 
-def two_workers(args: list[str], weights: Path) -> list[str]:
-    """Run ``midigen train ARGS --strategy multi-worker`` as two workers on 127.0.0.1."""
+def two_workers(args: list[str], weights: Path, second: list[str] | None = None,
+                succeed: bool = True) -> list[str]:
+    """Run ``midigen train ARGS --strategy multi-worker`` as two workers on 127.0.0.1 (the
+    second with ``second`` as its arguments when given); both succeed, or both fail."""
     ports = [free_port(), free_port()]
     procs = []
     for index in range(2):
@@ -47,7 +49,8 @@ def two_workers(args: list[str], weights: Path) -> list[str]:
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": "",
                "TF_CPP_MIN_LOG_LEVEL": "3"}
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "midigen_tf.cli", "train", *args,
+            [sys.executable, "-m", "midigen_tf.cli", "train",
+             *(second if index == 1 and second is not None else args),
              "--strategy", "multi-worker", "--weights-dir", str(weights)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT))
     outputs = []
@@ -59,7 +62,10 @@ def two_workers(args: list[str], weights: Path) -> list[str]:
                 p.kill()
             pytest.fail("a worker did not finish")
         outputs.append(out.decode(errors="replace"))
-        assert proc.returncode == 0, outputs[-1][-3000:]
+    for proc, out in zip(procs, outputs):  # both workers' output when one fails
+        assert (proc.returncode == 0) == succeed, "\n---\n".join(o[-3000:] for o in outputs)
+    if not succeed:
+        return outputs
     names = sorted(p.name for p in weights.iterdir() if not p.name.startswith("."))
     assert names.count("weights.hdf5") == 1  # one writer: the chief
     return outputs
@@ -80,6 +86,22 @@ def test_two_workers_train_one_epoch_like_one_process(tiny_corpus, tmp_path):
                         options={"progress": False})
     single = train(config, source, tmp_path / "single", verbose=0, echo=lambda *a: None)
     assert history[0]["loss"] == pytest.approx(single.history[0]["loss"], rel=0.05)
+
+
+def test_workers_with_different_data_stop_with_a_clear_error(tiny_corpus, tmp_path):
+    """A worker that reads other files (here: one file fewer) would run other steps and meet
+    its peer in the wrong collective; both workers stop before training and say why."""
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    for f in ("a.mid", "c.mid"):
+        (fewer / f).write_bytes((tiny_corpus / f).read_bytes())
+    outputs = two_workers(["--data", str(tiny_corpus), *ARGS], tmp_path / "w",
+                          second=["--data", str(fewer), *ARGS], succeed=False)
+    for index, out in enumerate(outputs):
+        assert "the 2 workers prepared different data (training batches" in out, out[-2000:]
+        assert f"worker {index} has training batches" in out
+        assert "give every worker the same --data files" in out
+    assert not (tmp_path / "w" / "weights.hdf5").exists()
 
 
 OTHER_FAMILIES = {  # preset -> tiny settings, through the CLI (whatever feeds the data)

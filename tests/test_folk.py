@@ -119,6 +119,20 @@ def test_parse_folder_keys_and_report(folder):
     assert {p.name for p in folk.resolve_source(folder)} == {"songs.abc", "m.mid"}
 
 
+def test_parsing_a_midi_tune_leaves_no_music21_pickle(tmp_path, make_midi):
+    """music21 pickles a parsed file into its scratch folder unless told not to; two workers of
+    a multi-worker run parsing one file raced on that pickle (CI saw them train on different
+    data). Parsing must leave that folder as it was."""
+    from music21 import environment
+
+    scratch = Path(environment.Environment().getRootTempDir())
+    before = set(scratch.iterdir())
+    path = make_midi(tmp_path / "fresh" / "tune.mid", n=24, seed=9, chords=False, step=0.5)
+    tunes = folk.parse_file(path)
+    assert len(tunes) == 1 and not tunes[0].error and len(tunes[0].events) >= 24
+    assert set(scratch.iterdir()) == before
+
+
 def test_esac_source_names():
     files = folk.resolve_source("esac:kinder")
     assert [f.stem for f in files] == ["kinder0"]

@@ -87,7 +87,12 @@ def parse_file(path: Path, limit: int = 0) -> list[Tune]:
     path = Path(path)
     collection = path.stem if path.suffix.lower() == ".abc" else path.parent.name
     if path.suffix.lower() != ".abc":
-        return [_tune(lambda: converter.parse(str(path)), collection, path.stem)]
+        # forceSource / storePickle: music21 would otherwise keep a pickle of every file in its
+        # scratch folder and read it back next time; two processes parsing one file (the
+        # workers of a multi-worker run) then raced on that pickle and could read different
+        # tunes. Our own cache (data.cache) is per run, atomic and keyed by content.
+        return [_tune(lambda: converter.parse(str(path), forceSource=True, storePickle=False),
+                      collection, path.stem)]
     tunes = split_abc(path.read_text(encoding="latin-1"))
     if limit > 0:
         tunes = tunes[:limit]
