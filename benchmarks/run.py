@@ -112,6 +112,9 @@ def main(argv=None) -> int:
 
         _speed.SIZE.update(units=[8, 8, 8], sequence_length=12, batch_size=16)
     sections = set(args.sections.split(","))
+    from midigen_tf.console import quiet_tensorflow_import
+
+    quiet_tensorflow_import()  # no TensorFlow start-up chatter in the report
     echo = lambda *a: print(*a, flush=True)  # noqa: E731
     t_start = time.perf_counter()
     results = {"machine": machine()}
@@ -179,8 +182,10 @@ def main(argv=None) -> int:
     if "parsing" in sections:
         files, notes = (2, 40) if args.tiny else (6, 200) if args.quick else (24, 600)
         echo("\n[parsing] music21, classic tokens")
-        parse = results["parsing"] = data.parsing(args.data, files, notes, echo)
-        table(f"Parsing {parse['files']} MIDI files (CPU s: parsing processes' own CPU time; "
+        parse = results["parsing"] = data.parsing(args.data, files, notes, echo,
+                                                  rounds=1 if args.quick or args.tiny else 2)
+        table(f"Parsing {parse['files']} MIDI files (cold: best of {parse['rounds']} alternating "
+              "rounds; CPU s: parsing processes' own CPU time; "
               "cores = CPU s / seconds)", ["run", "seconds", "files/s", "x cold serial", "CPU s", "cores"],
               [[name, r["seconds"], r["files_per_s"], r["speedup"], r.get("cpu", "-"), r.get("cores", "-")]
                for name, r in parse["rows"].items()], echo)
@@ -285,6 +290,14 @@ def context(gen, train, results, echo, matmul_before: dict, n: int = 1024) -> No
             rows[i][2] = flops / best / 1e6
     echo(f"\nmatrix multiply, float32: {mm['square']:.1f} GFLOP/s ({n}^3), "
          f"{mm['lstm_step']:.1f} GFLOP/s (128x632 @ 632x1264, one LSTM step)")
+    if gen:  # the windowed engine is compute-bound: its ceiling on this machine
+        floor_ms = window / (mm["square"] * 1e9) * 1e3
+        results["context"]["windowed_floor_ms"] = floor_ms
+        echo(f"a windowed note is {window / 1e6:.0f} MFLOP (100 fresh steps of the stack, no work "
+             f"shared between windows); at the best float32 matrix-multiply rate measured here it "
+             f"costs at least {floor_ms:.2f} ms = {gen['naive_ms'] / floor_ms:,.0f}x the naive "
+             f"loop at most ({200 * floor_ms / gen['naive_ms']:.1f}x this machine's rate would be "
+             f"needed for 200x)")
     table("Work and the fraction of the machine we reach (best path of each row)",
           ["unit", "MFLOP", "GFLOP/s reached", "of matmul peak"],
           [[r[0], r[1], r[2] if r[2] is not None else "-",
