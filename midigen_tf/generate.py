@@ -28,7 +28,7 @@ import numpy as np
 
 from midigen_tf.errors import MidigenError
 from midigen_tf.fused import cell_step, jit, resolve
-from midigen_tf.sampling import choose
+from midigen_tf.sampling import Pick, sampler
 
 ENGINES = ("windowed", "stateful")
 CHUNK = 256  # argmax steps per compiled call (one progress-bar update)
@@ -54,14 +54,6 @@ def one_hot_encoding(n_vocab: int) -> Callable:
 def float_encoding(steps):
     """Frames or feature rows as they are, in float32 (piano roll, MAESTRO)."""
     return keras.ops.cast(steps, "float32")
-
-
-def compiled_call(model) -> Callable[[np.ndarray], np.ndarray]:
-    """``model(x, training=False)`` as a traced function returning numpy."""
-    import tensorflow as tf
-
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return lambda x: fn(tf.convert_to_tensor(x)).numpy()
 
 
 def _last(probs):
@@ -280,34 +272,6 @@ class Engine(Stepper):
         self._trace(start, advance, jit(kernel) if self.mode != "full" else kernel == "xla")
 
 
-class Pick:
-    """The pipeline's hook that chooses each next step: ``pick(probs (K, ...)) -> steps (K, ...)``
-    in numpy. ``finished`` (default: never) ends the loop before ``n`` steps, e.g. when every
-    folk melody has reached its ``/``."""
-
-    finished = False
-
-    def __call__(self, probs: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-
-class Sample(Pick):
-    """Softmax sampling (temperature / top-k / top-p) with ``sampling.choose``."""
-
-    def __init__(self, rng: np.random.Generator, temperature=None, top_k=None, top_p=None):
-        self.rng, self.options = rng, (temperature, top_k, top_p)
-
-    def __call__(self, probs: np.ndarray) -> np.ndarray:
-        return choose(probs, self.rng, *self.options)
-
-
-def sampler(rng: np.random.Generator, temperature=None, top_k=None, top_p=None) -> Pick | None:
-    """``pick`` for a softmax: ``None`` (traced argmax) or ``Sample``."""
-    if temperature is None and top_k is None and top_p is None:
-        return None
-    return Sample(rng, temperature, top_k, top_p)
-
-
 def generate_steps(runner: Stepper, windows: np.ndarray, n: int,
                    pick: Pick | None = None,
                    progress: bool = False, unit: str = "note") -> np.ndarray:
@@ -337,8 +301,6 @@ def generate_steps(runner: Stepper, windows: np.ndarray, n: int,
             done += size
             bar.update(size)
     return np.concatenate(parts, axis=1)
-
-
 
 
 def generate_tokens(model, windows: np.ndarray, n: int, encode: Callable,

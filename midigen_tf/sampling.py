@@ -46,3 +46,31 @@ def choose(probs: np.ndarray, rng: np.random.Generator, temperature: float | Non
         p /= p.sum(axis=-1, keepdims=True)
     u = rng.random((p.shape[0], 1))
     return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), p.shape[-1] - 1)
+
+
+class Pick:
+    """The pipeline's hook that chooses each next step: ``pick(probs (K, ...)) -> steps (K, ...)``
+    in numpy. ``finished`` (default: never) ends the loop before ``n`` steps, e.g. when every
+    folk melody has reached its ``/``."""
+
+    finished = False
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Sample(Pick):
+    """Softmax sampling (temperature / top-k / top-p) with ``sampling.choose``."""
+
+    def __init__(self, rng: np.random.Generator, temperature=None, top_k=None, top_p=None):
+        self.rng, self.options = rng, (temperature, top_k, top_p)
+
+    def __call__(self, probs: np.ndarray) -> np.ndarray:
+        return choose(probs, self.rng, *self.options)
+
+
+def sampler(rng: np.random.Generator, temperature=None, top_k=None, top_p=None) -> Pick | None:
+    """``pick`` for a softmax: ``None`` (traced argmax) or ``Sample``."""
+    if temperature is None and top_k is None and top_p is None:
+        return None
+    return Sample(rng, temperature, top_k, top_p)

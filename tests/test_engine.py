@@ -8,7 +8,7 @@ import pytest
 
 from midigen_tf import registry
 from midigen_tf.errors import MidigenError
-from midigen_tf.generate import (Engine, compiled_call, generate_tokens, one_hot_encoding,
+from midigen_tf.generate import (Engine, generate_tokens, one_hot_encoding,
                                   scalar_encoding)
 
 V, L = 29, 6
@@ -55,6 +55,14 @@ def naive_loop(model, windows, n):
         out.append(nxt)
         window = np.concatenate([window[:, 1:], nxt[:, None]], axis=1)
     return np.stack(out, axis=1)
+
+
+def compiled_call(model):
+    """``model(x, training=False)`` as a traced function returning numpy."""
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return lambda x: fn(tf.convert_to_tensor(x)).numpy()
 
 
 def recompute_fn(model):

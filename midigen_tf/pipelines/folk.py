@@ -19,9 +19,10 @@ from midigen_tf.data.cache import FileCache
 from midigen_tf.data.parallel import parse_files
 from midigen_tf.data.batches import window_dataset
 from midigen_tf.errors import MidigenError
-from midigen_tf.generate import Pick, one_hot_encoding
+from midigen_tf.generate import one_hot_encoding
 from midigen_tf.io import atomic
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
+from midigen_tf.sampling import Pick
 
 TRAIN_IDS = "folk_train_ids"
 PARSER_VERSION = 1

@@ -24,7 +24,7 @@ import numpy as np
 from midigen_tf import config as config_lib
 from midigen_tf.data import notetable as nt
 from midigen_tf.errors import MidigenError, reading
-from midigen_tf.generate import Pick
+from midigen_tf.sampling import Pick
 from midigen_tf.io import atomic, audio, plots
 from midigen_tf.io.midi import note_table, read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared

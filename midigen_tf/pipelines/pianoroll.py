@@ -30,7 +30,7 @@ from midigen_tf.data.parallel import parse_files
 from midigen_tf.data.pianoroll import (N_FEATURES, N_PITCHES, Corpus, empty_reason,
                                        midi_to_roll, parse_roll, roll_batches, roll_to_notes)
 from midigen_tf.errors import MidigenError, reading, require_path
-from midigen_tf.generate import Pick
+from midigen_tf.sampling import Pick
 from midigen_tf.io import atomic
 from midigen_tf.io.midi import write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared

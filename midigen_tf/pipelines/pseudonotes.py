@@ -31,9 +31,10 @@ from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import parse_files
 from midigen_tf.errors import MidigenError, reading
-from midigen_tf.generate import generate_steps, one_hot_encoding, sampler
+from midigen_tf.generate import generate_steps, one_hot_encoding
 from midigen_tf.io.midi import read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
+from midigen_tf.sampling import sampler
 from midigen_tf.steppers import EncoderDecoderStepper
 
 TOKENS, BOUNDS = "pseudonotes", "pseudonote_bounds"  # arrays saved beside the checkpoints
