@@ -103,6 +103,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None, help="MIDI folder for the parsing section")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     args = ap.parse_args(argv)
+    from midigen_tf.console import quiet_tensorflow_import
+
+    quiet_tensorflow_import()  # no TensorFlow start-up chatter in the report
     if args.quick or args.tiny:
         args.notes, args.naive_notes, args.batch, args.steps = 40, 3, 4, 2
     repeats = 1 if args.quick or args.tiny else 3
@@ -112,9 +115,6 @@ def main(argv=None) -> int:
 
         _speed.SIZE.update(units=[8, 8, 8], sequence_length=12, batch_size=16)
     sections = set(args.sections.split(","))
-    from midigen_tf.console import quiet_tensorflow_import
-
-    quiet_tensorflow_import()  # no TensorFlow start-up chatter in the report
     echo = lambda *a: print(*a, flush=True)  # noqa: E731
     t_start = time.perf_counter()
     results = {"machine": machine()}
@@ -293,11 +293,20 @@ def context(gen, train, results, echo, matmul_before: dict, n: int = 1024) -> No
     if gen:  # the windowed engine is compute-bound: its ceiling on this machine
         floor_ms = window / (mm["square"] * 1e9) * 1e3
         results["context"]["windowed_floor_ms"] = floor_ms
-        echo(f"a windowed note is {window / 1e6:.0f} MFLOP (100 fresh steps of the stack, no work "
+        echo(f"a windowed note is {window / 1e6:.0f} MFLOP ({config['sequence_length']} fresh steps of the stack, no work "
              f"shared between windows); at the best float32 matrix-multiply rate measured here it "
              f"costs at least {floor_ms:.2f} ms = {gen['naive_ms'] / floor_ms:,.0f}x the naive "
              f"loop at most ({200 * floor_ms / gen['naive_ms']:.1f}x this machine's rate would be "
              f"needed for 200x)")
+    if train:  # how far the same maths could go past the port at this machine's rates
+        port = train["rows"]["plain Keras 3 port (arrays, one-hot)"]["samples_per_s"]
+        port_gf, need = per_sample * port / 1e9, 1.5 * per_sample * port / 1e9
+        results["context"]["training_needs_gflops"] = need
+        echo(f"training: the plain port already computes {port_gf:.0f} GFLOP/s "
+             f"({port_gf / mm['square']:.0%} of the square matrix-multiply rate, "
+             f"{port_gf / mm['lstm_step']:.0%} of the rate of one LSTM step's product); 1.5x the "
+             f"port needs {need:.0f} GFLOP/s ({need / mm['square']:.0%} and "
+             f"{need / mm['lstm_step']:.0%} of those rates)")
     table("Work and the fraction of the machine we reach (best path of each row)",
           ["unit", "MFLOP", "GFLOP/s reached", "of matmul peak"],
           [[r[0], r[1], r[2] if r[2] is not None else "-",

@@ -26,6 +26,7 @@ def test_tiny_benchmark_runs_every_section(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "CPU features:" in printed and "Targets of issue 14" in printed
     assert "a windowed note is" in printed and "x the naive loop at most" in printed
+    assert "1.5x the port needs" in printed
     if "AVX512_BF16" in results["cpu_features"] or "AMX-BF16" in results["cpu_features"]:
         assert "ours (precision=mixed_bfloat16)" in rows
     else:
