@@ -3,8 +3,8 @@
 For each preset: one model, synthetic data of the family's shape (token ids, a piano roll, a
 note table), then ``fit`` for a fixed number of steps on the old batcher (a copy in
 ``benchmarks/old_batchers.py``) and on the new one (``midigen_tf.data.batches``), alternately,
-best of ``repeats`` (the first, traced, fit of each path is not timed). Both paths shuffle, as
-in training. ``python -m benchmarks.batchers [--quick]`` runs this section alone.
+best of ``repeats`` (the first, traced, fit of each path is not timed). Both batchers shuffle
+their own windows (Keras's ``shuffle`` is off, as in training). ``python -m benchmarks.batchers [--quick]`` runs this section alone.
 """
 
 from __future__ import annotations
@@ -108,11 +108,11 @@ def run(steps: int = 10, repeats: int = 3, presets=PRESETS, echo=print) -> dict:
         model = registry.build_model(config)
         best = {"old": float("inf"), "new": float("inf")}
         for path, data in (("old", old), ("new", new)):  # trace both first, untimed
-            model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
+            model.fit(data, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
         for _ in range(repeats):
             for path, data in (("old", old), ("new", new)):
                 t0 = time.perf_counter()
-                model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+                model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
                 best[path] = min(best[path], time.perf_counter() - t0)
         old_rate, new_rate = (batch * steps / best[p] for p in ("old", "new"))
         rows[preset] = dict(batch=batch, steps=steps, old=old_rate, new=new_rate,
