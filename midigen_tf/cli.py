@@ -16,11 +16,21 @@ from midigen_tf.references import REFERENCES
 quiet_tensorflow_import()  # keep TF/CUDA start-up chatter out, whichever command imports it
 
 
+class _Message(click.ClickException):
+    """A click error shown as "<label>: message" ("Error" unless the error says otherwise)."""
+
+    def __init__(self, err: MidigenError):
+        super().__init__(str(err))
+        self.exit_code = getattr(err, "exit_code", 1)
+        self.label = getattr(err, "label", "Error")
+
+    def show(self, file=None) -> None:
+        click.echo(f"{self.label}: {self.format_message()}", file=file, err=file is None)
+
+
 def _click_error(err: MidigenError) -> click.ClickException:
     """The message as a click error, with the error's exit code (1; 130 for Ctrl-C)."""
-    exc = click.ClickException(str(err))
-    exc.exit_code = getattr(err, "exit_code", 1)
-    return exc
+    return _Message(err)
 
 
 class Group(click.Group):

@@ -44,9 +44,16 @@ class TrainResult:
 
 
 class TrainingInterrupted(MidigenError):
-    """Ctrl-C / SIGTERM during training: the resume point is saved; exit code 130."""
+    """Ctrl-C / SIGTERM during training: the resume point is saved; exit code 130. Not a
+    mistake of the user's, so the CLI shows it as "Stopped:", with how to go on."""
 
     exit_code = 130
+    label = "Stopped"
+
+    def __init__(self, message: str, resume: str):
+        super().__init__(message)
+        self.hint = resume
+        Exception.__init__(self, f"{message}\n  to continue: {resume}")
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -187,7 +194,7 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
         raise TrainingInterrupted(
             f"training interrupted after {resume_point.epochs_done} complete epoch(s); "
             f"model and optimizer state saved to {path}",
-            hint=f"continue with --resume --weights-dir {weights_dir}") from None
+            f"run the same command with --resume --weights-dir {weights_dir}") from None
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
