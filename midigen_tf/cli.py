@@ -17,12 +17,12 @@ quiet_tensorflow_import()  # keep TF/CUDA start-up chatter out, whichever comman
 
 
 class _Message(click.ClickException):
-    """A click error shown as "<label>: message" ("Error" unless the error says otherwise)."""
+    """A click error shown as "<label>: message" (``MidigenError.label``: "Error" unless the
+    error says otherwise) with the error's exit code."""
 
     def __init__(self, err: MidigenError):
         super().__init__(str(err))
-        self.exit_code = getattr(err, "exit_code", 1)
-        self.label = getattr(err, "label", "Error")
+        self.exit_code, self.label = err.exit_code, err.label
 
     def show(self, file=None) -> None:
         click.echo(f"{self.label}: {self.format_message()}", file=file, err=file is None)

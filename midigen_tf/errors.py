@@ -9,10 +9,14 @@ class MidigenError(Exception):
     ``str(err)`` is the whole message; ``hint`` (optional) says how to fix it.
     """
 
+    label = "Error"  # how the CLI introduces the message
+    hint_label = "fix"  # what the hint line starts with
+    exit_code = 1
+
     def __init__(self, message: str, hint: str | None = None):
         self.message = message
         self.hint = hint
-        super().__init__(message if not hint else f"{message}\n  fix: {hint}")
+        super().__init__(message if not hint else f"{message}\n  {self.hint_label}: {hint}")
 
 
 def require_path(path, what: str, hint: str, *, file: bool = False):

@@ -49,11 +49,7 @@ class TrainingInterrupted(MidigenError):
 
     exit_code = 130
     label = "Stopped"
-
-    def __init__(self, message: str, resume: str):
-        super().__init__(message)
-        self.hint = resume
-        Exception.__init__(self, f"{message}\n  to continue: {resume}")
+    hint_label = "to continue"
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -194,7 +190,7 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
         raise TrainingInterrupted(
             f"training interrupted after {resume_point.epochs_done} complete epoch(s); "
             f"model and optimizer state saved to {path}",
-            f"run the same command with --resume --weights-dir {weights_dir}") from None
+            hint=f"run the same command with --resume --weights-dir {weights_dir}") from None
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
