@@ -4,7 +4,8 @@
 * ``mirrored``: ``MirroredStrategy``, all local GPUs; Keras splits each batch across them.
 * ``multi-worker``: ``MultiWorkerMirroredStrategy`` across processes or machines described by
   the ``TF_CONFIG`` environment variable. Every worker prepares the same data (sorted files,
-  same seed, so the same vocabulary and batch order); worker ``w`` of ``k`` trains on rows
+  same seed, so the same vocabulary and batch order; ``check_same_data`` stops them all with
+  a clear error when they did not); worker ``w`` of ``k`` trains on rows
   ``w, w + k, ...`` of every batch, so a step sees the same global batch as a one-process run
   and the gradients are averaged across workers. Only the chief writes into the weights
   folder; the others write into a throw-away folder (TensorFlow's recommended pattern, which
