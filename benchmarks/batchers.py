@@ -4,7 +4,8 @@ For each preset: one model, synthetic data of the family's shape (token ids, a p
 note table), then ``fit`` for a fixed number of steps on the old batcher (a copy in
 ``benchmarks/old_batchers.py``) and on the new one (``midigen_tf.data.batches``), alternately,
 best of ``repeats`` (the first, traced, fit of each path is not timed). Both batchers shuffle
-their own windows (Keras's ``shuffle`` is off, as in training). ``python -m benchmarks.batchers [--quick]`` runs this section alone.
+their own windows (Keras's ``shuffle`` is off, as in training). ``python -m benchmarks.batchers
+[--quick]`` runs this section alone.
 """
 
 from __future__ import annotations

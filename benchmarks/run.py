@@ -293,9 +293,9 @@ def context(gen, train, results, echo, matmul_before: dict, n: int = 1024) -> No
     if gen:  # the windowed engine is compute-bound: its ceiling on this machine
         floor_ms = window / (mm["square"] * 1e9) * 1e3
         results["context"]["windowed_floor_ms"] = floor_ms
-        echo(f"a windowed note is {window / 1e6:.0f} MFLOP ({config['sequence_length']} fresh steps of the stack, no work "
-             f"shared between windows); at the best float32 matrix-multiply rate measured here it "
-             f"costs at least {floor_ms:.2f} ms = {gen['naive_ms'] / floor_ms:,.0f}x the naive "
+        echo(f"a windowed note is {window / 1e6:.0f} MFLOP ({config['sequence_length']} fresh "
+             f"steps of the stack, no work shared between windows); at the best float32 "
+             f"matrix-multiply rate measured here it costs at least {floor_ms:.2f} ms = {gen['naive_ms'] / floor_ms:,.0f}x the naive "
              f"loop at most ({200 * floor_ms / gen['naive_ms']:.1f}x this machine's rate would be "
              f"needed for 200x)")
     if train:  # how far the same maths could go past the port at this machine's rates

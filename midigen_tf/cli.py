@@ -17,8 +17,8 @@ quiet_tensorflow_import()  # keep TF/CUDA start-up chatter out, whichever comman
 
 
 class _Message(click.ClickException):
-    """A click error shown as "<label>: message" (``MidigenError.label``: "Error" unless the
-    error says otherwise) with the error's exit code."""
+    """A ``MidigenError`` as a click error: shown as "<label>: message" (``err.label``, "Error"
+    unless the error says otherwise), exiting with ``err.exit_code`` (1; 130 for Ctrl-C)."""
 
     def __init__(self, err: MidigenError):
         super().__init__(str(err))
@@ -28,11 +28,6 @@ class _Message(click.ClickException):
         click.echo(f"{self.label}: {self.format_message()}", file=file, err=file is None)
 
 
-def _click_error(err: MidigenError) -> click.ClickException:
-    """The message as a click error, with the error's exit code (1; 130 for Ctrl-C)."""
-    return _Message(err)
-
-
 class Group(click.Group):
     """Turns a MidigenError into a one-paragraph message and exit code 1, never a traceback."""
 
@@ -40,7 +35,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except MidigenError as err:
-            raise _click_error(err) from err
+            raise _Message(err) from err
 
 
 def friendly(command: click.Command) -> click.Command:
@@ -51,7 +46,7 @@ def friendly(command: click.Command) -> click.Command:
         try:
             return original(ctx)
         except MidigenError as err:
-            raise _click_error(err) from err
+            raise _Message(err) from err
 
     command.invoke = invoke
     return command

@@ -182,13 +182,11 @@ def check_same_data(placement: Placement, facts: dict[str, int]) -> None:
     import tensorflow as tf
 
     values = np.array([float(v) for v in facts.values()], dtype=np.float64)
-    local = tf.constant(np.concatenate([values, values ** 2]))
+    local = np.stack([values, values ** 2])  # (2, facts): each fact and its square
     strategy = placement.strategy
-    total = strategy.reduce("SUM", strategy.run(lambda: tf.identity(local)), axis=None).numpy()
-    expected = strategy.num_replicas_in_sync * np.concatenate([values, values ** 2])
-    k = len(values)
-    differ = [name for i, name in enumerate(facts)
-              if total[i] != expected[i] or total[k + i] != expected[k + i]]
+    total = strategy.reduce("SUM", strategy.run(lambda: tf.constant(local)), axis=None).numpy()
+    same = (total == strategy.num_replicas_in_sync * local).all(axis=0)
+    differ = [name for name, ok in zip(facts, same) if not ok]
     if differ:
         raise MidigenError(
             f"the {placement.num_workers} workers prepared different data ({', '.join(differ)} "
