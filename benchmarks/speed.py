@@ -143,7 +143,9 @@ def generation(n: int, n_naive: int, k: int, echo, repeats: int = 3) -> dict:
 
 
 class _StepTimer:
-    """Wall time of ``fit`` minus its first batch (which traces the train function)."""
+    """Wall time from the start of ``fit``'s second batch to the end of its last one: the first
+    batch traces the train function, and ``fit``'s own teardown is left out (with numpy arrays,
+    Keras 3's array adapter sometimes holds ``fit`` for seconds after the last batch)."""
 
     def __init__(self):
         import keras
@@ -152,16 +154,20 @@ class _StepTimer:
 
         class C(keras.callbacks.Callback):
             def on_train_batch_begin(self, batch, logs=None):
-                timer.begin = time.perf_counter()
+                if batch == 1:
+                    timer.begin = time.perf_counter()
 
             def on_train_batch_end(self, batch, logs=None):
-                if batch == 0:
-                    timer.first = time.perf_counter() - timer.begin
+                timer.end = time.perf_counter()
                 timer.loss = float(logs["loss"]) if logs and "loss" in logs else None
 
         self.callback = C()
-        self.first = 0.0
+        self.begin = self.end = 0.0
         self.loss = None
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.begin
 
 
 def training(steps: int, variants: list[str], echo, rounds: int = 1) -> dict:
@@ -190,7 +196,7 @@ def training(steps: int, variants: list[str], echo, rounds: int = 1) -> dict:
         t0 = time.perf_counter()
         model.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=[timer.callback], **kw)
         total = time.perf_counter() - t0
-        rate = batch * (steps - 1) / max(total - timer.first, 1e-9)
+        rate = batch * (steps - 1) / max(timer.seconds, 1e-9)
         if label in rows:
             rows[label]["samples_per_s"] = max(rows[label]["samples_per_s"], rate)
             rows[label]["rates"].append(rate)
@@ -198,7 +204,7 @@ def training(steps: int, variants: list[str], echo, rounds: int = 1) -> dict:
         eval_loss = float(model.evaluate(x_eval, y_eval.argmax(-1) if "sparse" in model.loss
                                          else y_eval, verbose=0, batch_size=batch))
         rows[label] = dict(samples_per_s=rate, rates=[rate], train_loss=timer.loss,
-                           eval_loss=eval_loss, first_step_s=timer.first)
+                           eval_loss=eval_loss, fit_s=total, steps_s=timer.seconds)
 
     sorted_vocab = sorted(set(notes))
     index = {t: i for i, t in enumerate(sorted_vocab)}

@@ -66,7 +66,7 @@ class _PerBatch(keras.callbacks.Callback):
 @pytest.mark.parametrize("sequences", [True, False])
 def test_layer_gradients_match_keras(dropout, recurrent, sequences):
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(3, 7, 4)).astype("float32")
+    x = rng.normal(size=(5, 7, 4)).astype("float32")  # 5 rows: two streams of 3 and 2
     start = [rng.normal(0, 0.5, shape).astype("float32") for shape in ((4, 24), (6, 24), (24,))]
     grads = []
     for cls in (keras.layers.LSTM, FastLSTM):

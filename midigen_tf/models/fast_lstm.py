@@ -55,37 +55,77 @@ class FastLSTM(keras.layers.LSTM):
         import tensorflow as tf
 
         cell, dtype = self.cell, self.compute_dtype
-        units = cell.units
-        kernel = ops.cast(cell.kernel, dtype)
-        recurrent = ops.cast(cell.recurrent_kernel, dtype)
-        bias = ops.cast(cell.bias, dtype)
         h0, c0 = initial_state[0], initial_state[1]
-        per_gate = cell.implementation == 1  # Keras: one dropout mask per gate
         x_masks = cell.get_dropout_mask(sequences[:, 0, :]) if (
             training and 0.0 < cell.dropout < 1.0) else None
         r_masks = cell.get_recurrent_dropout_mask(h0) if (
             training and 0.0 < cell.recurrent_dropout < 1.0) else None
-        if per_gate and (x_masks is not None or r_masks is not None):
-            # gate-major layout: (T, 4, B, u)
-            w4 = tf.reshape(kernel, (-1, 4, units))
-            if x_masks is not None:
-                xm = sequences[None] * tf.stack([ops.cast(m, dtype) for m in x_masks])[:, :, None]
-                xz = tf.einsum("gbtf,fgu->tgbu", xm, w4)
-            else:
-                xz = tf.einsum("btf,fgu->tgbu", sequences, w4)
-            xz = xz + tf.reshape(bias, (4, 1, units))
-            u4 = tf.transpose(tf.reshape(recurrent, (units, 4, units)), (1, 0, 2))
-            r = (tf.stack([ops.cast(m, dtype) for m in r_masks]) if r_masks is not None
-                 else tf.ones((4,) + tuple(tf.unstack(tf.shape(h0))), dtype))
-            hs, h_last, c_last = _loops().per_gate(xz, u4, h0, c0, r)
-        else:
-            x = sequences
-            if x_masks is not None:
-                x = x * ops.expand_dims(ops.cast(x_masks, dtype), 1)
-            xz = tf.einsum("btf,fg->tbg", x, kernel) + bias  # every step's projection at once
-            hs, h_last, c_last = _loops().fused(xz, recurrent, h0, c0)
+        x_masks = None if x_masks is None else tf.stack(
+            [ops.cast(m, dtype) for m in x_masks] if cell.implementation == 1 else [x_masks])
+        r_masks = None if r_masks is None else tf.stack([ops.cast(m, dtype) for m in r_masks])
+        parts = _split_rows(STREAMS, sequences, h0, c0, x_masks, r_masks)
+        outs = [self._part(*part) for part in parts]
+        hs, h_last, c_last = (o[0] if len(outs) == 1 else tf.concat(o, 1 if k == 0 else 0)
+                              for k, o in enumerate(zip(*outs)))
         outputs = tf.transpose(hs, (1, 0, 2)) if self.return_sequences else h_last[:, None]
         return h_last, outputs, [h_last, c_last]
+
+    def _part(self, sequences, h0, c0, x_masks, r_masks):
+        """``(hs (T, B, u), h_T, c_T)`` of one group of rows (masks stacked per gate)."""
+        import tensorflow as tf
+
+        cell, dtype = self.cell, self.compute_dtype
+        units = cell.units
+        kernel = ops.cast(cell.kernel, dtype)
+        recurrent = ops.cast(cell.recurrent_kernel, dtype)
+        bias = ops.cast(cell.bias, dtype)
+        per_gate = cell.implementation == 1 and (x_masks is not None or r_masks is not None)
+        if per_gate:  # Keras: one dropout mask per gate; gate-major layout (T, 4, B, u)
+            w4 = tf.reshape(kernel, (-1, 4, units))
+            if x_masks is not None:
+                xz = tf.einsum("gbtf,fgu->tgbu", sequences[None] * x_masks[:, :, None], w4)
+                xz = xz + tf.reshape(bias, (4, 1, units))
+            else:  # one 2-D product, (B*T, f) @ (f, 4u), then (B, T, 4, u) -> (T, 4, B, u)
+                b, t, f = tf.unstack(tf.shape(sequences))
+                xz = tf.matmul(tf.reshape(sequences, (b * t, f)), kernel) + bias
+                xz = tf.transpose(tf.reshape(xz, (b, t, 4, units)), (1, 2, 0, 3))
+            u4 = tf.transpose(tf.reshape(recurrent, (units, 4, units)), (1, 0, 2))
+            r = r_masks if r_masks is not None else tf.ones((4,) + tuple(tf.unstack(tf.shape(h0))),
+                                                            dtype)
+            return _loops().per_gate(xz, u4, h0, c0, r)
+        x = sequences if x_masks is None else sequences * x_masks[0][:, None]
+        xz = tf.reshape(_project(x, kernel) + bias, (tf.shape(x)[1], -1, 4 * units))
+        return _loops().fused(xz, recurrent, h0, c0)
+
+
+def _project(sequences, kernel):
+    """Every step's input projection at once, time-major: ``(T * B, 4u)`` from ``(B, T, f)``
+    (a plain 2-D product: MKL runs it several times faster than the same ``einsum``)."""
+    import tensorflow as tf
+
+    x = tf.transpose(sequences, (1, 0, 2))
+    return tf.matmul(tf.reshape(x, (-1, tf.shape(x)[2])), kernel)
+
+
+# Rows of a batch run as this many independent loops, which TensorFlow runs side by side: on a
+# 2-core CPU the small per-step products keep both cores busier than one loop of twice the rows.
+STREAMS = 2
+
+
+def _split_rows(n: int, sequences, h0, c0, x_masks, r_masks):
+    """The per-row arguments cut into ``n`` groups of rows (one group when the batch is small
+    or its size unknown)."""
+    import tensorflow as tf
+
+    batch = sequences.shape[0]
+    if n < 2 or batch is None or batch < 2 * n:
+        return [(sequences, h0, c0, x_masks, r_masks)]
+    sizes = [batch // n + (k < batch % n) for k in range(n)]
+
+    def cut(t, axis):
+        return [None] * n if t is None else tf.split(t, sizes, axis)
+
+    return list(zip(cut(sequences, 0), cut(h0, 0), cut(c0, 0), cut(x_masks, 1), cut(r_masks, 1)))
 
 
 # Keras 3's weight files (.weights.h5, .keras) key each layer of a list by its class name in
@@ -100,69 +140,99 @@ class _Layout:
     def __init__(self, per_gate: bool):
         self.per_gate = per_gate
 
-    def gate(self, z, k: int, u, stacked: bool = False):
-        if self.per_gate:
-            return z[:, k] if stacked else z[k]
-        return z[..., k * u:(k + 1) * u]
+    def gate(self, z, k: int, u):
+        return z[k] if self.per_gate else z[..., k * u:(k + 1) * u]
 
-    def join(self, ifg, o):
-        """dz from (dz_i, dz_f, dz_g) stacked/concatenated as ``q`` is, and dz_o."""
+    def join(self, parts):
         import tensorflow as tf
 
-        return tf.concat([ifg, o[None]], 0) if self.per_gate else tf.concat([ifg, o], -1)
+        return tf.stack(parts, 0) if self.per_gate else tf.concat(parts, -1)
+
+    def cell(self, z, c_prev, u):
+        """The gates of pre-activation ``z`` and the new carry: ``(i, f, g, o, c)``."""
+        import tensorflow as tf
+
+        s = 0.5 * tf.tanh(0.5 * z) + 0.5  # the sigmoid (TensorFlow's own is 7x slower here)
+        i, f, o = (self.gate(s, k, u) for k in (0, 1, 3))
+        g = tf.tanh(self.gate(z, 2, u))
+        return i, f, g, o, f * c_prev + i * g
+
+
+def _steps(lay: _Layout):
+    """The elementwise work of one forward and one backward step, each XLA-compiled into one
+    fused kernel (built for this CPU's vector units; TensorFlow's own elementwise kernels run
+    op by op). The matrix products stay outside, in oneDNN."""
+    import tensorflow as tf
+
+    def mix(h, r):  # what multiplies U: the state, or its per-gate dropout copies
+        return h[None] * r if lay.per_gate else h
+
+    @tf.function(jit_compile=True)
+    def forward(xz_t, hU, c, r):
+        z = xz_t + hU
+        _, _, _, o, c_new = lay.cell(z, c, tf.shape(c)[1])
+        h = o * tf.tanh(c_new)
+        return z, h, c_new, mix(h, r)
+
+    @tf.function(jit_compile=True)
+    def backward(z, c_prev, dhU, r, dc, d_out):
+        """dz of this step and dc carried back, from the product ``dz_next @ U^T``."""
+        dh = (tf.reduce_sum(dhU * r, 0) if lay.per_gate else dhU) + d_out
+        i, f, g, o, c = lay.cell(z, c_prev, tf.shape(c_prev)[1])
+        tc = tf.tanh(c)
+        dc = dc + dh * o * (1 - tc * tc)
+        dz = lay.join([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g),
+                       dh * tc * o * (1 - o)])
+        return dz, dc * f
+
+    return forward, backward, mix
 
 
 def _forward(lay: _Layout, xz, U, h0, c0, r):
+    """Every step's output, and what the backward loop reads: each step's pre-activation and
+    the carry it started from (the gates are recomputed from them there, a step at a time)."""
     import tensorflow as tf
 
-    T, u = tf.shape(xz)[0], tf.shape(h0)[1]
+    step, _, mix = lay.steps
+    T = tf.shape(xz)[0]
     hs = tf.TensorArray(xz.dtype, size=T, element_shape=h0.shape)
     cs = tf.TensorArray(xz.dtype, size=T, element_shape=h0.shape)
     zs = tf.TensorArray(xz.dtype, size=T, element_shape=xz.shape[1:])
 
-    def body(t, h, c, hs, cs, zs):
-        z = xz[t] + tf.matmul(h[None] * r if lay.per_gate else h, U)
-        s = tf.sigmoid(z)
-        c = lay.gate(s, 1, u) * c + lay.gate(s, 0, u) * tf.tanh(lay.gate(z, 2, u))
-        h = lay.gate(s, 3, u) * tf.tanh(c)
-        return t + 1, h, c, hs.write(t, h), cs.write(t, c), zs.write(t, z)
+    def body(t, hm, c, hs, cs, zs):
+        z, h, c_new, hm = step(xz[t], tf.matmul(hm, U), c, r)
+        return t + 1, hm, c_new, hs.write(t, h), cs.write(t, c), zs.write(t, z)
 
-    _, h, c, hs, cs, zs = tf.while_loop(
-        lambda t, *_: t < T, body, (tf.constant(0), h0, c0, hs, cs, zs), parallel_iterations=1)
-    return hs.stack(), cs.stack(), zs.stack(), h, c
+    _, _, c, hs, cs, zs = tf.while_loop(
+        lambda t, *_: t < T, body, (tf.constant(0), mix(h0, r), c0, hs, cs, zs),
+        parallel_iterations=1)
+    hs = hs.stack()
+    return hs, cs.stack(), zs.stack(), hs[-1], c
 
 
-def _backward(lay: _Layout, U, h0, c0, r, hs, cs, zs, d_hs, d_h, d_c):
-    """Gradients of (xz, U, h0, c0) from those of (hs, h_T, c_T)."""
+def _backward(lay: _Layout, U, h0, r, hs, cs, zs, d_hs, d_h, d_c):
+    """Gradients of (xz, U, h0, c0) from those of (hs, h_T, c_T). Each step's activation
+    derivatives are computed inside the loop, where that step's arrays are still in cache."""
     import tensorflow as tf
 
-    T, u = tf.shape(zs)[0], tf.shape(h0)[1]
-    c_prev = tf.concat([c0[None], cs[:-1]], 0)
-    h_prev = tf.concat([h0[None], hs[:-1]], 0)
-    s = tf.sigmoid(zs)
-    i, f, o = (lay.gate(s, k, u, stacked=True) for k in (0, 1, 3))
-    g = tf.tanh(lay.gate(zs, 2, u, stacked=True))
-    th = tf.tanh(cs)
-    a = o * (1 - th * th)  # dc += dh * a
-    p = th * o * (1 - o)  # dz_o = dh * p
-    parts = [g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)]  # dz_ifg = dc * q
-    q = tf.stack(parts, 1) if lay.per_gate else tf.concat(parts, -1)
+    _, step, _ = lay.steps
+    T = tf.shape(zs)[0]
+    u = tf.shape(h0)[1]
     dzs = tf.TensorArray(zs.dtype, size=T, element_shape=zs.shape[1:])
+    d_hs = tf.concat([d_hs[:-1], d_hs[-1:] + d_h[None]], 0)  # h_T is the last output too
 
-    def body(t, dh, dc, dzs):
-        dh = dh + d_hs[t]
-        dc = dc + dh * a[t]
-        dz = lay.join((dc[None] if lay.per_gate else tf.tile(dc, (1, 3))) * q[t], dh * p[t])
-        dhm = tf.matmul(dz, U, transpose_b=True)
-        dh = tf.reduce_sum(dhm * r, 0) if lay.per_gate else dhm
-        return t - 1, dh, dc * f[t], dzs.write(t, dz)
+    def body(t, dhU, dc, dzs):
+        dz, dc = step(zs[t], cs[t], dhU, r, dc, d_hs[t])
+        return t - 1, tf.matmul(dz, U, transpose_b=True), dc, dzs.write(t, dz)
 
-    _, dh0, dc0, dzs = tf.while_loop(
-        lambda t, *_: t >= 0, body, (T - 1, d_h, d_c, dzs), parallel_iterations=1)
+    zero = tf.zeros_like(zs[0][..., :u] if not lay.per_gate else zs[0])
+    _, dhU, dc0, dzs = tf.while_loop(
+        lambda t, *_: t >= 0, body, (T - 1, zero, d_c, dzs), parallel_iterations=1)
+    dh0 = tf.reduce_sum(dhU * r, 0) if lay.per_gate else dhU
     dz = dzs.stack()
+    h_prev = tf.concat([h0[None], hs[:-1]], 0)
     if lay.per_gate:  # dU_k = sum over steps and rows of (h * r_k)^T dz_k
-        hm = tf.transpose(h_prev[:, None] * r[None], (1, 0, 2, 3))
-        hm = tf.reshape(hm, (4, -1, u))
+        hm = tf.reshape(r[:, None] * h_prev[None], (4, -1, u))  # (4, T * B, u)
         dU = tf.matmul(hm, tf.reshape(tf.transpose(dz, (1, 0, 2, 3)), (4, -1, u)), transpose_a=True)
     else:
         dU = tf.matmul(tf.reshape(h_prev, (-1, u)), tf.reshape(dz, (-1, 4 * u)), transpose_a=True)
@@ -181,14 +251,17 @@ class _Loops:
                 def grad(d_hs, d_h, d_c):
                     d_hs, d_h, d_c = (tf.zeros_like(ref) if d is None else d
                                       for d, ref in ((d_hs, hs), (d_h, h), (d_c, c)))
-                    return (*_backward(lay, U, h0, c0, r, hs, cs, zs, d_hs, d_h, d_c),
+                    return (*_backward(lay, U, h0, r, hs, cs, zs, d_hs, d_h, d_c),
                             tf.zeros_like(r))
 
                 return (hs, h, c), grad
 
             return loop
 
-        self._fused, self.per_gate = make(_Layout(False)), make(_Layout(True))
+        layouts = _Layout(False), _Layout(True)
+        for lay in layouts:
+            lay.steps = _steps(lay)
+        self._fused, self.per_gate = (make(lay) for lay in layouts)
 
     def fused(self, xz, U, h0, c0):
         import tensorflow as tf
