@@ -1,21 +1,23 @@
 """``FastLSTM``: ``keras.layers.LSTM`` with the same maths and another TensorFlow time loop.
 
-Option ``--set lstm_impl=fast`` of the classic presets; not the default because it was not
-reliably faster where measured (docs/performance.md: ahead of the plain layer in both full
-benchmark runs, behind it when one layer was timed alone; on this loaded Xeon the one large
-input projection ran at a fraction of the rate of the 128-row products the plain loop makes).
+Option ``--set lstm_impl=fast`` of the classic presets (docs/performance.md: 1.3-1.5x the
+plain layer's training speed on the ``lstm`` preset on a 2-core CPU, loss equal to float
+tolerance). It is not the default yet: it has been measured on one machine only.
 
 It is a subclass that keeps the layer's cell, weight names and shapes (``layer.cell`` serves
 the stateful generation engine unchanged, checkpoints are interchangeable with the plain
 layer, Keras 2 ``.hdf5`` files load) and replaces only ``inner_loop``:
 
-* the input projection of every step, ``x @ W + b``, is one matrix product over all steps
+* the input projection of every step, ``x @ W + b``, is one 2-D matrix product over all steps
   (it has no recurrence), so only ``h @ U`` stays inside the loop;
-* the loop is a ``tf.while_loop`` with the gates fused (one sigmoid over all four blocks);
+* the rows of a batch run as ``STREAMS`` (2) independent loops, which TensorFlow runs side by
+  side: two cores stay busier than with one loop of small products;
+* the elementwise work of a step (gates, carry, output) is one XLA-compiled kernel, vectorised
+  for this CPU, while the matrix products stay in oneDNN;
 * the gradient is written by hand (``tf.custom_gradient``): the backward loop carries only
-  ``dz @ U^T``; the gradients of ``U`` (and, through autodiff, of ``W`` and ``b``) are single
+  ``dz @ U^T`` and recomputes each step's gates from its stored pre-activation while they are
+  in cache; the gradients of ``U`` (and, through autodiff, of ``W`` and ``b``) are single
   matrix products over all steps after the loop, instead of 100 small products summed in it.
-  The activation derivatives are computed for all steps at once before the backward loop.
 
 Dropout keeps Keras 3's semantics exactly: ``keras.layers.RNN.call`` draws the masks (from
 the cell's seed generator, shared by all steps of a batch) before ``inner_loop`` runs, and
@@ -23,8 +25,9 @@ this loop applies them where the cell would. With ``recurrent_dropout`` the Kera
 its ``implementation=1``: four masks per input and four per state, one for each gate,
 ``z_k = (x * m_k) @ W_k + b_k + (h * r_k) @ U_k``; the loop then keeps the gates in a
 leading axis ``(4, B, u)`` and runs one batched product ``(4, B, u) @ (4, u, u)`` per step.
-Without it the gates are fused, ``(B, u) @ (u, 4u)``. Only the order of float additions differs
-(``x @ W + b + h @ U`` is summed in another order), so results agree to float tolerance.
+Without it the gates are fused, ``(B, u) @ (u, 4u)``. Only rounding differs (``x @ W + b + h @ U``
+is summed in another order, the weight gradients are summed per stream, and the sigmoid is
+computed as ``0.5 * tanh(0.5 z) + 0.5``), so results agree to float tolerance.
 
 Anything the fast loop does not cover (masks, ``go_backwards``, ``unroll``, other
 activations, another backend) falls back to the plain layer's loop.
@@ -113,17 +116,18 @@ STREAMS = 2
 
 
 def _split_rows(n: int, sequences, h0, c0, x_masks, r_masks):
-    """The per-row arguments cut into ``n`` groups of rows (one group when the batch is small
-    or its size unknown)."""
+    """The per-row arguments cut into ``n`` groups of rows; the sizes are computed in the graph
+    when the batch size is unknown when tracing (as in ``fit``). One group for a small batch."""
     import tensorflow as tf
 
     batch = sequences.shape[0]
-    if n < 2 or batch is None or batch < 2 * n:
+    if n < 2 or (batch is not None and batch < 2 * n):
         return [(sequences, h0, c0, x_masks, r_masks)]
-    sizes = [batch // n + (k < batch % n) for k in range(n)]
+    b = tf.shape(sequences)[0]
+    sizes = tf.stack([(b + n - 1 - k) // n for k in range(n)])  # they sum to b
 
     def cut(t, axis):
-        return [None] * n if t is None else tf.split(t, sizes, axis)
+        return [None] * n if t is None else tf.split(t, sizes, axis, num=n)
 
     return list(zip(cut(sequences, 0), cut(h0, 0), cut(c0, 0), cut(x_masks, 1), cut(r_masks, 1)))
 
@@ -139,6 +143,11 @@ class _Layout:
 
     def __init__(self, per_gate: bool):
         self.per_gate = per_gate
+        self.forward_step, self.backward_step = _steps(self)
+
+    def mix(self, h, r):
+        """What multiplies ``U``: the state, or its per-gate dropout copies ``(4, B, u)``."""
+        return h[None] * r if self.per_gate else h
 
     def gate(self, z, k: int, u):
         return z[k] if self.per_gate else z[..., k * u:(k + 1) * u]
@@ -164,15 +173,12 @@ def _steps(lay: _Layout):
     op by op). The matrix products stay outside, in oneDNN."""
     import tensorflow as tf
 
-    def mix(h, r):  # what multiplies U: the state, or its per-gate dropout copies
-        return h[None] * r if lay.per_gate else h
-
     @tf.function(jit_compile=True)
     def forward(xz_t, hU, c, r):
         z = xz_t + hU
         _, _, _, o, c_new = lay.cell(z, c, tf.shape(c)[1])
         h = o * tf.tanh(c_new)
-        return z, h, c_new, mix(h, r)
+        return z, h, c_new, lay.mix(h, r)
 
     @tf.function(jit_compile=True)
     def backward(z, c_prev, dhU, r, dc, d_out):
@@ -185,7 +191,7 @@ def _steps(lay: _Layout):
                        dh * tc * o * (1 - o)])
         return dz, dc * f
 
-    return forward, backward, mix
+    return forward, backward
 
 
 def _forward(lay: _Layout, xz, U, h0, c0, r):
@@ -193,18 +199,17 @@ def _forward(lay: _Layout, xz, U, h0, c0, r):
     the carry it started from (the gates are recomputed from them there, a step at a time)."""
     import tensorflow as tf
 
-    step, _, mix = lay.steps
     T = tf.shape(xz)[0]
     hs = tf.TensorArray(xz.dtype, size=T, element_shape=h0.shape)
     cs = tf.TensorArray(xz.dtype, size=T, element_shape=h0.shape)
     zs = tf.TensorArray(xz.dtype, size=T, element_shape=xz.shape[1:])
 
     def body(t, hm, c, hs, cs, zs):
-        z, h, c_new, hm = step(xz[t], tf.matmul(hm, U), c, r)
+        z, h, c_new, hm = lay.forward_step(xz[t], tf.matmul(hm, U), c, r)
         return t + 1, hm, c_new, hs.write(t, h), cs.write(t, c), zs.write(t, z)
 
     _, _, c, hs, cs, zs = tf.while_loop(
-        lambda t, *_: t < T, body, (tf.constant(0), mix(h0, r), c0, hs, cs, zs),
+        lambda t, *_: t < T, body, (tf.constant(0), lay.mix(h0, r), c0, hs, cs, zs),
         parallel_iterations=1)
     hs = hs.stack()
     return hs, cs.stack(), zs.stack(), hs[-1], c
@@ -215,15 +220,16 @@ def _backward(lay: _Layout, U, h0, r, hs, cs, zs, d_hs, d_h, d_c):
     derivatives are computed inside the loop, where that step's arrays are still in cache."""
     import tensorflow as tf
 
-    _, step, _ = lay.steps
     T = tf.shape(zs)[0]
     u = tf.shape(h0)[1]
     dzs = tf.TensorArray(zs.dtype, size=T, element_shape=zs.shape[1:])
     d_hs = tf.concat([d_hs[:-1], d_hs[-1:] + d_h[None]], 0)  # h_T is the last output too
 
+    Ut = tf.transpose(U, (0, 2, 1) if lay.per_gate else (1, 0))  # once, not at every step
+
     def body(t, dhU, dc, dzs):
-        dz, dc = step(zs[t], cs[t], dhU, r, dc, d_hs[t])
-        return t - 1, tf.matmul(dz, U, transpose_b=True), dc, dzs.write(t, dz)
+        dz, dc = lay.backward_step(zs[t], cs[t], dhU, r, dc, d_hs[t])
+        return t - 1, tf.matmul(dz, Ut), dc, dzs.write(t, dz)
 
     zero = tf.zeros_like(zs[0][..., :u] if not lay.per_gate else zs[0])
     _, dhU, dc0, dzs = tf.while_loop(
@@ -258,10 +264,7 @@ class _Loops:
 
             return loop
 
-        layouts = _Layout(False), _Layout(True)
-        for lay in layouts:
-            lay.steps = _steps(lay)
-        self._fused, self.per_gate = (make(lay) for lay in layouts)
+        self._fused, self.per_gate = make(_Layout(False)), make(_Layout(True))
 
     def fused(self, xz, U, h0, c0):
         import tensorflow as tf
