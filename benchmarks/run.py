@@ -177,7 +177,8 @@ def main(argv=None) -> int:
                           else (10, 3))
         echo(f"\n[batchers] every family's CPU preset, {steps} fit steps per path, best of {repeats}")
         results["batchers"] = batchers.run(steps, repeats, echo=echo)
-        table(f"One batcher (fit, {steps} steps per path, best of {repeats})", batchers.HEADER,
+        table(f"One batcher (fit, {steps} steps per path, best of {repeats}; samples/s of the steps "
+              "after the first of each fit)", batchers.HEADER,
               batchers.rows_for_table(results["batchers"]), echo)
     if "parsing" in sections:
         files, notes = (2, 40) if args.tiny else (6, 200) if args.quick else (24, 600)
