@@ -97,11 +97,11 @@ def family_data(preset: str, windows: int, seed: int = 0):
 
 def run(steps: int = 10, repeats: int = 3, presets=PRESETS, echo=print) -> dict:
     """``{preset: {"batch", "steps", "old", "new" (samples/s), "ratio", "whole_ratio"}}``: the
-    rates time the steps after the first of each ``fit`` (``speed._StepTimer``), so starting a
+    rates time the steps after the first of each ``fit`` (``speed.StepTimer``), so starting a
     fresh iterator is left out of them; ``whole_ratio`` compares whole ``fit`` calls."""
     import keras
 
-    from benchmarks.speed import _StepTimer
+    from benchmarks.speed import StepTimer
 
     from midigen_tf import registry
 
@@ -117,7 +117,7 @@ def run(steps: int = 10, repeats: int = 3, presets=PRESETS, echo=print) -> dict:
             model.fit(data, epochs=1, steps_per_epoch=1, verbose=0, shuffle=False)
         for _ in range(repeats):
             for path, data in (("old", old), ("new", new)):
-                timer = _StepTimer()
+                timer = StepTimer()
                 t0 = time.perf_counter()
                 model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
                           callbacks=[timer.callback])

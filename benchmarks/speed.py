@@ -142,7 +142,7 @@ def generation(n: int, n_naive: int, k: int, echo, repeats: int = 3) -> dict:
                 floor_ms=weight_bytes / bandwidth / 1e6, naive_ms=naive_ms)
 
 
-class _StepTimer:
+class StepTimer:
     """Wall time from the start of ``fit``'s second batch to the end of its last one: the first
     batch traces the train function, and ``fit``'s own teardown is left out (with numpy arrays,
     Keras 3's array adapter sometimes holds ``fit`` for seconds after the last batch)."""
@@ -192,7 +192,7 @@ def training(steps: int, variants: list[str], echo, rounds: int = 1) -> dict:
         """One timed ``fit`` of ``steps`` batches; the first call of a path keeps its losses,
         later rounds (weights reset to the start) keep the best rate."""
         echo(f"  {label}: {steps} steps of {batch} ...")
-        timer = _StepTimer()
+        timer = StepTimer()
         t0 = time.perf_counter()
         model.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=[timer.callback], **kw)
         total = time.perf_counter() - t0

@@ -67,9 +67,9 @@ class FastLSTM(keras.layers.LSTM):
             [ops.cast(m, dtype) for m in x_masks] if cell.implementation == 1 else [x_masks])
         r_masks = None if r_masks is None else tf.stack([ops.cast(m, dtype) for m in r_masks])
         parts = _split_rows(STREAMS, sequences, h0, c0, x_masks, r_masks)
-        outs = [self._part(*part) for part in parts]
-        hs, h_last, c_last = (o[0] if len(outs) == 1 else tf.concat(o, 1 if k == 0 else 0)
-                              for k, o in enumerate(zip(*outs)))
+        outs = [self._part(*part) for part in parts]  # each (hs (T, b, u), h_T, c_T)
+        hs, h_last, c_last = outs[0] if len(outs) == 1 else (
+            tf.concat(o, axis) for o, axis in zip(zip(*outs), (1, 0, 0)))
         outputs = tf.transpose(hs, (1, 0, 2)) if self.return_sequences else h_last[:, None]
         return h_last, outputs, [h_last, c_last]
 
@@ -149,6 +149,12 @@ class _Layout:
         """What multiplies ``U``: the state, or its per-gate dropout copies ``(4, B, u)``."""
         return h[None] * r if self.per_gate else h
 
+    def unmix(self, d, r):
+        """The gradient of the state from that of ``mix(h, r)``."""
+        import tensorflow as tf
+
+        return tf.reduce_sum(d * r, 0) if self.per_gate else d
+
     def gate(self, z, k: int, u):
         return z[k] if self.per_gate else z[..., k * u:(k + 1) * u]
 
@@ -183,7 +189,7 @@ def _steps(lay: _Layout):
     @tf.function(jit_compile=True)
     def backward(z, c_prev, dhU, r, dc, d_out):
         """dz of this step and dc carried back, from the product ``dz_next @ U^T``."""
-        dh = (tf.reduce_sum(dhU * r, 0) if lay.per_gate else dhU) + d_out
+        dh = lay.unmix(dhU, r) + d_out
         i, f, g, o, c = lay.cell(z, c_prev, tf.shape(c_prev)[1])
         tc = tf.tanh(c)
         dc = dc + dh * o * (1 - tc * tc)
@@ -231,10 +237,10 @@ def _backward(lay: _Layout, U, h0, r, hs, cs, zs, d_hs, d_h, d_c):
         dz, dc = lay.backward_step(zs[t], cs[t], dhU, r, dc, d_hs[t])
         return t - 1, tf.matmul(dz, Ut), dc, dzs.write(t, dz)
 
-    zero = tf.zeros_like(zs[0][..., :u] if not lay.per_gate else zs[0])
-    _, dhU, dc0, dzs = tf.while_loop(
-        lambda t, *_: t >= 0, body, (T - 1, zero, d_c, dzs), parallel_iterations=1)
-    dh0 = tf.reduce_sum(dhU * r, 0) if lay.per_gate else dhU
+    _, dhU, dc0, dzs = tf.while_loop(lambda t, *_: t >= 0, body,
+                                     (T - 1, tf.zeros_like(lay.mix(h0, r)), d_c, dzs),
+                                     parallel_iterations=1)
+    dh0 = lay.unmix(dhU, r)
     dz = dzs.stack()
     h_prev = tf.concat([h0[None], hs[:-1]], 0)
     if lay.per_gate:  # dU_k = sum over steps and rows of (h * r_k)^T dz_k
