@@ -42,6 +42,11 @@ def matmul_gflops(n: int = 1024, shape=(128, 632, 1264), repeat: int = 20) -> di
     return out
 
 
+# our training paths after the port; T = SPLIT_THREADS: two ops side by side, each on half the
+# cores (on 2 cores: 1,2), which suits FastLSTM's two row streams
+SPLIT_THREADS = f"{max(1, (os.cpu_count() or 2) // 2)},2"
+DEFAULT_PATHS = ["default", "lstm_impl=fast", "precision=mixed_bfloat16", "lstm_impl=fast@T",
+                 "port@T"]
 CPU_FLAGS = (("avx2", "AVX2"), ("fma", "FMA"), ("avx512f", "AVX-512"),
              ("avx512_bf16", "AVX512_BF16"), ("amx_bf16", "AMX-BF16"), ("amx_tile", "AMX"))
 
@@ -98,8 +103,10 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=6, help="training steps per variant")
     ap.add_argument("--rounds", type=int, default=2,
                     help="interleaved training rounds per path (best rate kept)")
-    ap.add_argument("--variants", default="default;lstm_impl=fast;precision=mixed_bfloat16",
-                    help="our training variants, ';'-separated: default, or key=value[,key=value]")
+    ap.add_argument("--variants", default=None,
+                    help="training paths after the port, ';'-separated: port, default or "
+                         "key=value[,key=value], each optionally @INTRA,INTER (CPU threads; "
+                         f"default: {';'.join(DEFAULT_PATHS)}, with T = {SPLIT_THREADS})")
     ap.add_argument("--data", default=None, help="MIDI folder for the parsing section")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     args = ap.parse_args(argv)
@@ -151,24 +158,30 @@ def main(argv=None) -> int:
              f"a note costs at least {gen['floor_ms']:.3f} ms = "
              f"{gen['naive_ms'] / gen['floor_ms']:,.0f}x the naive loop at most")
     if "training" in sections:
-        variants = [v for v in args.variants.split(";") if v]
+        from benchmarks import training
+
+        variants = [v.replace("@T", "@" + SPLIT_THREADS) for v in
+                    (args.variants.split(";") if args.variants else DEFAULT_PATHS) if v]
         skipped = [v for v in variants if "bfloat16" in v and not has_bf16(features)]
         variants = [v for v in variants if v not in skipped]
         echo(f"\n[training] lstm preset, batch {speed.lstm_config()['batch_size']}, {args.steps} "
-             "steps per variant (first excluded)")
-        train = results["training"] = speed.training(
-            args.steps, variants, echo, 1 if args.quick or args.tiny else args.rounds)
+             "steps per path (first excluded), each path in its own process")
+        train = results["training"] = training.training(
+            args.steps, ["port"] + variants, echo, 1 if args.quick or args.tiny else args.rounds)
         flops = train_flops()
         for r in train["rows"].values():
             r["gflops"] = flops * r["samples_per_s"] / 1e9
             r["of_matmul"] = r["gflops"] / matmul_before["square"]
         table(f"Training (same initial weights, same {args.steps} batches; best of {train['rounds']} "
               "interleaved rounds; losses of the first; eval loss on 512 held-out windows; "
-              "GFLOP/s counted as 3 x forward FLOPs, of the float32 matmul rate)",
-              ["path", "samples/s", "x port", "train loss", "eval loss", "GFLOP/s", "of matmul"],
-              [[name, r["samples_per_s"], r["ratio"], r["train_loss"], r["eval_loss"], r["gflops"],
-                f"{100 * r['of_matmul']:.0f}%"] for name, r in train["rows"].items()]
-              + [[f"ours ({v})", "not measured: no bf16 instructions", "-", "-", "-", "-", "-"]
+              "GFLOP/s counted as 3 x forward FLOPs, of the float32 matmul rate; threads "
+              "INTRA,INTER as --cpu-threads, none = TensorFlow's)",
+              ["path", "samples/s", "x port", "x port, same threads", "train loss", "eval loss",
+               "GFLOP/s", "of matmul"],
+              [[name, r["samples_per_s"], r["ratio"], r["ratio_same_threads"] or "-",
+                r["train_loss"], r["eval_loss"], r["gflops"], f"{100 * r['of_matmul']:.0f}%"]
+               for name, r in train["rows"].items()]
+              + [[f"ours ({v})", "not measured: no bf16 instructions", "-", "-", "-", "-", "-", "-"]
                  for v in skipped], echo)
     if "batchers" in sections:  # every family: old PyDataset against the one tf.data batcher
         from benchmarks import batchers
@@ -258,6 +271,12 @@ def targets(results: dict, echo) -> None:
         same = max((r["ratio"] for name, r in train["rows"].items()
                     if name.startswith("ours") and "bfloat16" not in name), default=None)
     row("training, same maths, >= 1.5x the plain port", 1.5, same)
+    if train:  # what the thread settings give the port too: the layer's own share
+        alike = max((r["ratio_same_threads"] for name, r in train["rows"].items()
+                     if name.startswith("ours") and "bfloat16" not in name
+                     and r["ratio_same_threads"]), default=None)
+        rows.append(["(for reference: ours / the port given the same threads)",
+                     "not run" if alike is None else f"{alike:,.2f}x", "-"])
     p = parse["rows"] if parse else {}
     cold = next((r for name, r in p.items() if name.startswith("cold") and "1 process" not in name), {})
     row("parsing, cold, 2 processes >= 1.6x serial", 1.6, cold.get("speedup"))

@@ -101,12 +101,22 @@ def _source(data: str, cache_dir: str | None, no_cache: bool, validation_split: 
               metavar="M", help="Wall-time budget: stop at the end of the epoch running when "
                                 "M minutes of training have passed (an equal budget for "
                                 "comparisons).")
+@click.option("--cpu-threads", default=None, metavar="INTRA,INTER",
+              help="TensorFlow's CPU threads: INTRA per op, INTER ops side by side (default: "
+                   "TensorFlow's, both = cores). Same maths; on 2 cores 1,2 trains faster, "
+                   "most with --set lstm_impl=fast (see docs/performance.md).")
 def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weights_dir, seed,
               jobs, cache_dir, no_cache, compare_ref, resume, strategy, tensorboard,
-              max_minutes):
+              max_minutes, cpu_threads):
     """Train a model (default: the classic seed-003 note/chord LSTM on midi_songs/)."""
     from midigen_tf import compare, config as config_lib, registry
     from midigen_tf.data.corpus import ensure_corpus
+    from midigen_tf.distribute import make_placement, set_cpu_threads
+
+    threads = set_cpu_threads(cpu_threads)  # before TensorFlow runs anything
+    if threads:
+        click.echo(f"CPU threads: {threads[0]} per op, {threads[1] or 'TensorFlow default'} ops "
+                   "side by side")
 
     overrides = config_lib.parse_assignments(settings)
     if epochs is not None:
@@ -136,8 +146,6 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
         data = str(ensure_corpus(data or DEFAULT_DATA, DEFAULT_DATA, echo=click.echo))
     source = _source(data, cache_dir, no_cache, validation_split, seed, jobs, {})
     from midigen_tf.train import train
-
-    from midigen_tf.distribute import make_placement
 
     result = train(config, source, weights_dir, echo=click.echo, resume=resume,
                    placement=make_placement(strategy), tensorboard=tensorboard,

@@ -70,6 +70,35 @@ def worker_position(cfg: dict) -> tuple[int, int, bool]:
     return index, len(tasks), index == 0
 
 
+def parse_cpu_threads(spec: str) -> tuple[int, int]:
+    """``"INTRA,INTER"`` (or ``"INTRA"``: inter-op left at TensorFlow's choice, 0) as numbers."""
+    hint = ("give --cpu-threads INTRA,INTER with whole numbers >= 1, e.g. --cpu-threads 1,2 "
+            "on 2 cores (one thread per op, two ops side by side)")
+    parts = [p.strip() for p in str(spec).split(",")]
+    if not 1 <= len(parts) <= 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise MidigenError(f"--cpu-threads {spec!r} is not INTRA,INTER", hint)
+    return int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
+
+
+def set_cpu_threads(spec: str | None) -> tuple[int, int] | None:
+    """Fix TensorFlow's CPU thread pools for this process: ``INTRA`` threads inside one op (a
+    matrix product), ``INTER`` ops run side by side (``FastLSTM``'s two row streams, the
+    optimizer's updates). ``None`` leaves TensorFlow's defaults (both = the number of cores).
+    The pools are made when TensorFlow runs its first op, so this must come before that."""
+    if spec is None:
+        return None
+    intra, inter = parse_cpu_threads(spec)
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError as err:
+        raise MidigenError(f"--cpu-threads {spec} came after TensorFlow had started ({err})",
+                           hint="set the thread counts at the start of the process") from None
+    return intra, inter
+
+
 def make_placement(name: str | None) -> Placement:
     """The strategy called ``name`` (one of ``STRATEGIES``)."""
     name = name or "default"

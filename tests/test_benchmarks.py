@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from benchmarks import speed
-from benchmarks.run import cpu_features, main
+from benchmarks.run import SPLIT_THREADS, cpu_features, main
+from benchmarks.training import Path
 
 
 def test_tiny_benchmark_runs_every_section(tmp_path, capsys):
@@ -20,6 +21,11 @@ def test_tiny_benchmark_runs_every_section(tmp_path, capsys):
     assert results["generation"]["windowed_equals_naive"] is True
     rows = results["training"]["rows"]
     assert "ours (lstm_impl=fast)" in rows and all(r["samples_per_s"] > 0 for r in rows.values())
+    # the thread paths ran in processes of their own, each compared with the port given the same
+    assert f"ours (lstm_impl=fast; threads {SPLIT_THREADS})" in rows
+    port_split = rows[f"plain Keras 3 port (arrays, one-hot; threads {SPLIT_THREADS})"]
+    assert port_split["ratio_same_threads"] == 1.0 and port_split["threads"] == SPLIT_THREADS
+    assert rows["plain Keras 3 port (arrays, one-hot)"]["ratio"] == 1.0
     assert results["memory"]["ours"]["shapes"][1][0] > 0  # a batch came out of the tf.data pipeline
     targets = [r[0] for r in results["targets"]]
     assert any("1.5x" in t for t in targets) and any("1.6x" in t for t in targets)
@@ -38,3 +44,14 @@ def test_cpu_features_come_from_cpuinfo():
     found = cpu_features()
     assert ("AVX2" in found) == (" avx2" in flags)
     assert ("AMX" in found) == (" amx_tile" in flags)
+
+
+def test_training_path_specs():
+    fast = Path("lstm_impl=fast,precision=float32@1,2")
+    assert (fast.variant, fast.threads, fast.is_port) == ("lstm_impl=fast,precision=float32", "1,2",
+                                                          False)
+    assert fast.overrides == {"lstm_impl": "fast", "precision": "float32"}
+    assert fast.label == "ours (lstm_impl=fast,precision=float32; threads 1,2)"
+    assert Path("port").label == "plain Keras 3 port (arrays, one-hot)"
+    assert Path("port@2,1").label == "plain Keras 3 port (arrays, one-hot; threads 2,1)"
+    assert Path("default").overrides == {} and Path("default").threads is None
