@@ -66,9 +66,17 @@ def parsing(data: str | None, files: int, notes: int, echo, rounds: int = 2) -> 
 
 
 def _cpu() -> float:
-    """CPU seconds of this process and of its finished children (the parsing workers)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    """CPU seconds the whole machine has spent busy (``/proc/stat``): the parsing workers come
+    from a fork server, so they are not this process's children and ``os.times`` misses them.
+    Where there is no ``/proc/stat``: this process and its finished children."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except OSError:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait; no guest twice
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def _status_mb(field: str) -> float:

@@ -199,7 +199,7 @@ def main(argv=None) -> int:
         parse = results["parsing"] = data.parsing(args.data, files, notes, echo,
                                                   rounds=1 if args.quick or args.tiny else 2)
         table(f"Parsing {parse['files']} MIDI files (cold: best of {parse['rounds']} alternating "
-              "rounds; CPU s: parsing processes' own CPU time; "
+              "rounds; CPU s: the machine's busy CPU time during the run, from /proc/stat; "
               "cores = CPU s / seconds)", ["run", "seconds", "files/s", "x cold serial", "CPU s", "cores"],
               [[name, r["seconds"], r["files_per_s"], r["speedup"], r.get("cpu", "-"), r.get("cores", "-")]
                for name, r in parse["rows"].items()], echo)

@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -176,6 +177,24 @@ def test_hanging_and_crashing_parsers_are_skipped_and_the_rest_parsed(tmp_path):
 def _by_name(path):
     stem = Path(path).stem
     return {"b_hang": _hang_in_python, "c_chang": _hang_in_c, "d_crash": _crash}.get(stem, _ok)(path)
+
+
+HELD = threading.Lock()  # held by the test while workers start: a forked child would copy it held
+
+
+def _parse_under_lock(path):
+    with HELD:
+        return [Path(path).name]
+
+
+def test_workers_do_not_inherit_a_lock_held_in_the_parent(tmp_path):
+    """A worker forked from a process whose other threads hold locks (TensorFlow's, tqdm's) can
+    wait forever on its copy of one; workers come from a fork server, with fresh locks."""
+    files = [song(tmp_path / f"{i}.mid") for i in range(3)]
+    with HELD:
+        report = parallel.parse_files(files, _parse_under_lock, FileCache(None, "t", {}), jobs=2,
+                                      progress=False, timeout=1)
+    assert report.skipped == [] and sorted(report.parsed) == files
 
 
 def test_unreadable_file_is_skipped(tmp_path, monkeypatch):

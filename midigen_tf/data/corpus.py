@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from midigen_tf.data.files import find_files
+from midigen_tf.data.parallel import worker_context
 from midigen_tf.errors import MidigenError
 
 DEFAULT_DATA = "midi_songs"  # the --data default: the report's folder, filled when empty
@@ -77,7 +78,8 @@ def build_default_corpus(target_dir: str | os.PathLike, jobs: int = 0, progress:
     todo = [(s, target_dir / _target_name(s)) for s in default_sources()]
     todo = [(s, t) for s, t in todo if not t.exists()]
     if todo:
-        with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool, \
+        with ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1,
+                                 mp_context=worker_context()) as pool, \
                 tqdm(total=len(todo), desc="building default corpus", unit="file",
                      disable=None if progress else True) as bar:
             futures = [pool.submit(write_piano_midi, s, str(t)) for s, t in todo]

@@ -29,6 +29,20 @@ from midigen_tf.data.cache import FileCache, file_digest
 DEFAULT_TIMEOUT = float(os.environ.get("MIDIGEN_PARSE_TIMEOUT", 600))  # seconds per file
 
 
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Where our worker processes come from: a fork server (a fresh single-threaded process,
+    started once, that forks the workers), or ``spawn`` where there is none.
+
+    Never a plain ``fork`` of the calling process: once TensorFlow, tqdm or pyarrow have started
+    threads there, a fork can copy a lock that another thread held, and the child waits on it
+    forever (a test that built the default corpus in a process running TensorFlow hung so).
+    Like ``spawn``, a fork server imports the main script again in the workers: scripts that
+    start workers need the ``if __name__ == "__main__":`` guard (``lstm.py`` and
+    ``predict.py`` have it)."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
 class ParseTimeout(Exception):
     """A parser ran past the per-file time limit."""
 
@@ -207,7 +221,7 @@ class _Worker:
     """One parser process fed one file at a time over a pipe."""
 
     def __init__(self, parse: Callable[[Path], Any], timeout: float | None):
-        ctx = multiprocessing.get_context()
+        ctx = worker_context()
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_loop, args=(child, parse, timeout), daemon=True)
         self.process.start()
