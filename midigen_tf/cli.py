@@ -115,7 +115,7 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
 
     threads = set_cpu_threads(cpu_threads)  # before TensorFlow runs anything
     if threads:
-        click.echo(f"CPU threads: {threads[0]} per op, {threads[1] or 'TensorFlow default'} ops "
+        click.echo(f"CPU threads: {threads[0]} per op, {threads[1] or 'the default number of'} ops "
                    "side by side")
 
     overrides = config_lib.parse_assignments(settings)
