@@ -42,8 +42,9 @@ class Path:
     def overrides(self) -> dict:
         if self.is_port or self.variant == "default":
             return {}
-        pairs = dict(item.split("=") for item in self.variant.split(","))
-        return {k: {"true": True, "false": False}.get(v.lower(), v) for k, v in pairs.items()}
+        from midigen_tf.config import parse_assignments
+
+        return parse_assignments(self.variant.split(","), what="benchmark path")
 
     @property
     def label(self) -> str:
