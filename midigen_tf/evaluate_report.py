@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from midigen_tf.data.cache import FileCache
-from midigen_tf.data.files import find_files
+from midigen_tf.data.files import find_files, held_out_split
 from midigen_tf.data.parallel import ParseReport, parse_files
 from midigen_tf.errors import MidigenError
 from midigen_tf.evaluate import (COPY_N, METRICS, NOTE_VALUES, NgramIndex, Piece, event_tokens,
@@ -128,9 +128,7 @@ def evaluate(generated: dict[str, list[Path]], corpus: str | os.PathLike,
     else:
         if held_out_every < 2:
             raise MidigenError(f"--held-out-every {held_out_every} must be at least 2")
-        held = corpus_files[held_out_every - 1::held_out_every]
-        held_set = set(held)
-        train = [p for p in corpus_files if p not in held_set]
+        train, held = held_out_split(corpus_files, held_out_every)
         if not held:
             raise MidigenError(f"{corpus} has {len(corpus_files)} file(s), too few to hold out "
                                f"every {held_out_every}th", hint="give --held-out DIR")

@@ -4,7 +4,7 @@
   machine (docs/performance.md: stateful 0.29 vs 0.66 ms / note, windowed 2.5 vs 3.6 ms / note
   against ``layers``). On a machine whose cores are busy with other work ``layers`` can win
   the windowed engine (TensorFlow's own matrix product spreads over every core): pass it.
-* ``fused`` -- every plain ``keras.layers.LSTM`` (tanh / sigmoid, with bias, float32)
+* ``fused`` -- every plain ``keras.layers.LSTM`` or ``FastLSTM`` (tanh / sigmoid, with bias, float32)
   becomes one matrix product per layer and step, ``[x, h] @ [W; U] + b``, with the weights
   concatenated once when the engine is built; the other layers are called as they are. The
   argmax loop, ``start`` and ``advance`` are XLA-compiled (``jit_compile=True``), so a whole
@@ -25,6 +25,8 @@ from typing import Callable
 import keras
 import numpy as np
 
+from midigen_tf.models.fast_lstm import FastLSTM
+
 KERNELS = ("auto", "fused", "xla", "layers")
 
 
@@ -44,7 +46,7 @@ def jit(kernel: str) -> bool:
 
 def fusable(layer) -> bool:
     """A plain LSTM layer whose step ``lstm_step`` computes with the same maths."""
-    if type(layer) is not keras.layers.LSTM or layer.go_backwards:
+    if type(layer) not in (keras.layers.LSTM, FastLSTM) or layer.go_backwards:
         return False
     cell = layer.cell
     return (cell.use_bias and cell.activation is keras.activations.tanh

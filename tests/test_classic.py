@@ -212,3 +212,31 @@ def test_loads_legacy_keras2_hdf5(tmp_path):
 def test_scalar_encoding_is_index_over_vocab():
     x = np.asarray(scalar_encoding(4)(np.array([[0, 1, 2, 3]])))
     assert x.shape == (1, 4, 1) and np.allclose(x[0, :, 0], [0, 0.25, 0.5, 0.75])
+
+
+def test_hold_out_every_leaves_the_evaluate_files_out_and_names_them(tmp_path, make_midi):
+    """--set hold_out_every=2 trains on files 1 and 3 of 4 (sorted) and records 2 and 4, the
+    files ``midigen evaluate --held-out-every 2`` compares against."""
+    from midigen_tf.evaluate_report import evaluate
+    from midigen_tf.pipelines.notes import prepare
+
+    corpus = tmp_path / "corpus"
+    for i in range(4):
+        make_midi(corpus / f"p{i}.mid", n=12, seed=i, chords=False)
+    per_file = {f"p{i}.mid": set(notes_lib.parse_midi_tokens(corpus / f"p{i}.mid")) for i in range(4)}
+    config = registry.make_config("lstm", {**TINY, "hold_out_every": 2})
+    prepared = prepare(config, DataSource(corpus, None, options={"progress": False}))
+    assert prepared.extra["held_out"] == ["p1.mid", "p3.mid"]
+    assert "held out (never trained on): 1 file in every 2, 2 files" in prepared.report
+    trained = set(prepared.vocab)
+    assert trained == per_file["p0.mid"] | per_file["p2.mid"]
+    assert per_file["p1.mid"] - trained and per_file["p3.mid"] - trained  # they were left out
+    groups = {g.role: g for g in evaluate({"g": [corpus / "p0.mid"]}, corpus, held_out_every=2,
+                                           progress=False).groups}
+    assert [p.name for p in groups["held-out"].pieces] == prepared.extra["held_out"]
+    everything = prepare(registry.make_config("lstm", TINY),
+                         DataSource(corpus, None, options={"progress": False}))
+    assert "held_out" not in everything.extra and set(everything.vocab) == set().union(*per_file.values())
+    with pytest.raises(MidigenError, match="hold_out_every=1 must be 0"):
+        prepare(registry.make_config("lstm", {**TINY, "hold_out_every": 1}),
+                DataSource(corpus, None, options={"progress": False}))

@@ -170,3 +170,25 @@ def test_rows_split_into_streams_when_the_batch_size_is_only_known_at_run_time(r
     assert len(loops) == 4  # FastLSTM: two streams, each a forward and a backward loop
     for a, b in zip(*results):
         np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4)
+
+
+def test_auto_is_the_fast_layer_on_cpu_and_keras_on_a_gpu(monkeypatch):
+    from midigen_tf.models import lstm
+
+    assert registry.make_config("lstm")["lstm_impl"] == "auto"  # the presets' default
+    lstms = [layer for layer in _model("auto").layers if layer.name.startswith("lstm_")]
+    assert lstms and all(type(layer) is FastLSTM for layer in lstms)  # no GPU here
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: ["GPU:0"] if kind == "GPU" else [])
+    assert lstm.resolve_impl("auto") == "keras"
+    assert lstm.resolve_impl("fast") == "fast"  # a named layer stays what it says
+    lstms = [layer for layer in _model("auto").layers if layer.name.startswith("lstm_")]
+    assert lstms and all(type(layer) is keras.layers.LSTM for layer in lstms)
+
+
+def test_the_fused_generation_kernel_takes_the_fast_layer():
+    from midigen_tf import fused
+
+    layers = [layer for layer in _model("fast").layers if layer.name.startswith("lstm_")]
+    assert layers and all(fused.fusable(layer) for layer in layers)
+    assert not fused.fusable(keras.layers.GRU(4))

@@ -28,11 +28,33 @@ def original_glob(data_dir: str | os.PathLike, pattern: str = "*.mid") -> list[P
     return sorted((Path(p) for p in found if os.path.isfile(p)), key=lambda p: p.name)
 
 
-def require_files(data_dir: str | os.PathLike, suffixes: tuple[str, ...] = MIDI_SUFFIXES,
-                  original: bool = False) -> list[Path]:
-    """``find_files``, or with ``original`` the reports' top-level ``*.mid`` glob; an error if
-    nothing is found."""
+def held_out_split(files: list[Path], every: int) -> tuple[list[Path], list[Path]]:
+    """``(training, held out)`` of sorted ``files``: every ``every``-th file (the 10th, 20th,
+    ... for 10) is held out, the rule of ``midigen evaluate``; ``every`` 0 holds out nothing."""
+    if not every:
+        return list(files), []
+    if every < 2:
+        raise MidigenError(f"hold_out_every={every} must be 0 (none) or at least 2",
+                           hint="e.g. --set hold_out_every=10 leaves out every 10th file")
+    held = files[every - 1::every]
+    kept = set(held)
+    return [p for p in files if p not in kept], held
+
+
+def held_out_names(data_dir: str | os.PathLike, every: int, suffixes: tuple[str, ...] = MIDI_SUFFIXES,
+                   original: bool = False) -> list[str]:
+    """The files ``require_files(..., hold_out_every=every)`` leaves out, relative to
+    ``data_dir`` (recorded in the bundle, so the model card and ``evaluate`` can name them)."""
     files = original_glob(data_dir) if original else find_files(data_dir, suffixes)
+    return [p.relative_to(data_dir).as_posix() for p in held_out_split(files, every)[1]]
+
+
+def require_files(data_dir: str | os.PathLike, suffixes: tuple[str, ...] = MIDI_SUFFIXES,
+                  original: bool = False, hold_out_every: int = 0) -> list[Path]:
+    """``find_files``, or with ``original`` the reports' top-level ``*.mid`` glob, less the
+    held-out files of ``hold_out_every`` (``held_out_split``); an error if nothing is found."""
+    files = original_glob(data_dir) if original else find_files(data_dir, suffixes)
+    files = held_out_split(files, hold_out_every)[0]
     if not files:
         what = "top-level *.mid (the original's glob)" if original else "/".join(suffixes)
         raise MidigenError(f"no {what} files in {data_dir}",

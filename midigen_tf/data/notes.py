@@ -70,11 +70,13 @@ def _no_notes(tokens: list[str]) -> str | None:
 
 
 def get_notes(data_dir: str | os.PathLike, part_mode: str = "all", cache_dir=None,
-              jobs: int = 0, progress: bool = True) -> tuple[list[str], ParseReport]:
-    """All tokens of all MIDI files under ``data_dir`` (sorted order) and the parse report."""
+              jobs: int = 0, progress: bool = True,
+              hold_out_every: int = 0) -> tuple[list[str], ParseReport]:
+    """All tokens of all MIDI files under ``data_dir`` (sorted order) and the parse report;
+    ``hold_out_every`` N leaves out every N-th file (``files.held_out_split``)."""
     if part_mode not in PART_MODES:
         raise MidigenError(f"unknown part mode {part_mode!r}", hint=f"use one of {PART_MODES}")
-    files = require_files(data_dir, original=part_mode == "faithful")
+    files = require_files(data_dir, original=part_mode == "faithful", hold_out_every=hold_out_every)
     cache = FileCache(cache_dir, "notes", {"part_mode": part_mode, "v": PARSER_VERSION})
     parse = functools.partial(parse_midi_tokens, part_mode=part_mode)
     report = parse_files(files, parse, cache, jobs=jobs, progress=progress,

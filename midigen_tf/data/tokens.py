@@ -142,9 +142,10 @@ def _no_notes(ids: np.ndarray) -> str | None:
 
 
 def tokenize_corpus(data_dir: str | os.PathLike, tok, cache_dir=None, jobs: int = 0,
-                    progress: bool = True) -> ParseReport:
-    """Token ids of every MIDI file under ``data_dir`` (sorted), cached per tokenizer."""
-    files = require_files(data_dir)
+                    progress: bool = True, hold_out_every: int = 0) -> ParseReport:
+    """Token ids of every MIDI file under ``data_dir`` (sorted), cached per tokenizer, less the
+    held-out files of ``hold_out_every`` (``files.held_out_split``)."""
+    files = require_files(data_dir, hold_out_every=hold_out_every)
     params = tokenizer_to_json(tok)
     cache = FileCache(cache_dir, "miditok", {"tokenizer": params, "v": PARSER_VERSION})
     return parse_files(files, functools.partial(tokenize_file, params_json=json.dumps(params)),

@@ -1,8 +1,9 @@
 """``FastLSTM``: ``keras.layers.LSTM`` with the same maths and another TensorFlow time loop.
 
-Option ``--set lstm_impl=fast`` of the classic presets (docs/performance.md: 1.3-1.5x the
-plain layer's training speed on the ``lstm`` preset on a 2-core CPU, loss equal to float
-tolerance). It is not the default yet: it has been measured on one machine only.
+The classic presets' layer on CPU (``lstm_impl=auto``, the default; ``--set lstm_impl=fast``
+names it anywhere): docs/performance.md measured 1.37-1.71x the plain layer's training speed
+on the ``lstm`` preset on three 2-core CPUs, loss equal to float tolerance. On a GPU ``auto``
+keeps Keras's own layer (cuDNN), where this one was never measured faster.
 
 It is a subclass that keeps the layer's cell, weight names and shapes (``layer.cell`` serves
 the stateful generation engine unchanged, checkpoints are interchangeable with the plain

@@ -30,15 +30,19 @@ _COMMON = {
     "part_mode": "all",  # "faithful": the report's parts[0] (loses files with music21 10.5)
     "offset_step": 0.5,  # quarter lengths between generated events (create_midi)
     "n_vocab": None,  # set from the data
+    "hold_out_every": 0,  # N: leave every N-th file (sorted) out of training, as `evaluate` does
     # Speed options (docs/performance.md). The defaults are the report's float32 maths.
     "precision": "float32",  # "mixed_bfloat16": bf16 compute, float32 weights (changes numerics)
     "jit_compile": False,  # XLA-compile the train step (same float32 maths, other fusion)
     "unroll": False,  # unroll the LSTM time loop in the graph (same maths)
-    "lstm_impl": "keras",  # "fast": models/fast_lstm.FastLSTM (same maths, own loop + gradient)
+    # "auto": FastLSTM (same maths, own loop + gradient) where no GPU is visible, Keras's own
+    # layer (cuDNN) on a GPU; "keras" / "fast" name one of them.
+    "lstm_impl": "auto",
 }
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 LSTM_IMPLS = {"keras": keras.layers.LSTM, "fast": FastLSTM}
+IMPL_CHOICES = ("auto", *LSTM_IMPLS)
 
 PRESETS = {
     "lstm": {**_COMMON, "units": [216, 316, 316], "sequence_length": 100, "epochs": 36},
@@ -51,9 +55,20 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return keras.optimizers.get({"class_name": name, "config": {"learning_rate": learning_rate}})
 
 
+def resolve_impl(name: str) -> str:
+    """``"keras"`` or ``"fast"`` for an ``lstm_impl`` value: ``"auto"`` is the fast layer on CPU
+    (measured 1.4-1.7x Keras's on 2-core CPUs, docs/performance.md) and Keras's layer where a GPU
+    is visible (cuDNN; the fast layer was never measured faster there)."""
+    if name != "auto":
+        return name
+    import tensorflow as tf
+
+    return "keras" if tf.config.list_physical_devices("GPU") else "fast"
+
+
 def lstm_class(config: dict) -> type:
     """The LSTM layer class of ``config["lstm_impl"]`` (both give the same maths and weights)."""
-    return LSTM_IMPLS[choice(config, "lstm_impl", LSTM_IMPLS, "keras")]
+    return LSTM_IMPLS[resolve_impl(choice(config, "lstm_impl", IMPL_CHOICES, "keras"))]
 
 
 def build_model(config: dict, inputs=None) -> keras.Model:

@@ -46,6 +46,18 @@ class Prepared:
     report: str = ""
 
 
+def with_held_out(prepared: Prepared, data_dir, every: int, original: bool = False) -> Prepared:
+    """``prepared`` with the files ``hold_out_every`` left out named in its bundle and report."""
+    if every:
+        from midigen_tf.data.files import held_out_names
+
+        names = held_out_names(data_dir, every, original=original)
+        prepared.extra["held_out"] = names
+        prepared.report += (f"\nheld out (never trained on): 1 file in every {every}, "
+                            f"{len(names)} files (listed in the bundle)")
+    return prepared
+
+
 @dataclass
 class GenerateOptions:
     """Sampling options shared by every generator; ``extra`` holds pipeline-specific ones."""

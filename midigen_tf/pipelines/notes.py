@@ -11,7 +11,7 @@ from midigen_tf.data.notes import TOKENS_ARRAY, vocabulary
 from midigen_tf.data.sequences import require_tokens, token_windows
 from midigen_tf.errors import MidigenError
 from midigen_tf.generate import generate_tokens, scalar_encoding
-from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
+from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared, with_held_out
 
 
 def prepare_from_tokens(config: dict, notes: list[str], source: DataSource, report: str = "") -> Prepared:
@@ -29,10 +29,13 @@ def prepare_from_tokens(config: dict, notes: list[str], source: DataSource, repo
 
 
 def prepare(config: dict, source: DataSource) -> Prepared:
+    every = int(config.get("hold_out_every") or 0)
     notes, report = notes_lib.get_notes(source.data_dir, config["part_mode"], source.cache_dir,
-                                        jobs=source.jobs, progress=source.options.get("progress", True))
+                                        jobs=source.jobs, progress=source.options.get("progress", True),
+                                        hold_out_every=every)
     require_tokens(notes, report, source.data_dir)
-    return prepare_from_tokens(config, notes, source, "\n".join(report.lines("tokens")))
+    prepared = prepare_from_tokens(config, notes, source, "\n".join(report.lines("tokens")))
+    return with_held_out(prepared, source.data_dir, every, original=config["part_mode"] == "faithful")
 
 
 def _start_windows(bundle, seq_len: int, k: int, rng: np.random.Generator,

@@ -25,7 +25,7 @@ from midigen_tf.data import tokens as tokens_lib
 from midigen_tf.data.sequences import require_tokens, token_windows
 from midigen_tf.errors import MidigenError, reading
 from midigen_tf.generate import generate_tokens
-from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
+from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared, with_held_out
 
 TOKENS_ARRAY = "miditok_tokens"
 
@@ -37,8 +37,10 @@ def id_encoding(ids):
 
 def prepare(config: dict, source: DataSource) -> Prepared:
     tok = tokens_lib.make_tokenizer(config)
+    every = int(config.get("hold_out_every") or 0)
     report = tokens_lib.tokenize_corpus(source.data_dir, tok, source.cache_dir, jobs=source.jobs,
-                                        progress=source.options.get("progress", True))
+                                        progress=source.options.get("progress", True),
+                                        hold_out_every=every)
     lines = report.lines("tokens")
     require_tokens(report.parsed, report, source.data_dir)
     bos, eos = tok.vocab["BOS_None"], tok.vocab["EOS_None"]
@@ -50,9 +52,10 @@ def prepare(config: dict, source: DataSource) -> Prepared:
     vocab = tokens_lib.vocabulary(tok)
     lines.append(f"{type(tok).__name__} tokens: {len(ids)} in {len(report.parsed)} files, "
                  f"vocabulary: {len(vocab)}, windows: {n_windows} of {seq_len}")
-    return Prepared(train=train, val=val, config={**config, "n_vocab": len(vocab)}, vocab=vocab,
-                    extra={"tokenizer": tokens_lib.tokenizer_to_json(tok)},
-                    arrays={TOKENS_ARRAY: ids}, samples=samples, report="\n".join(lines))
+    prepared = Prepared(train=train, val=val, config={**config, "n_vocab": len(vocab)}, vocab=vocab,
+                        extra={"tokenizer": tokens_lib.tokenizer_to_json(tok)},
+                        arrays={TOKENS_ARRAY: ids}, samples=samples, report="\n".join(lines))
+    return with_held_out(prepared, source.data_dir, every)
 
 
 def bundle_tokenizer(bundle):
