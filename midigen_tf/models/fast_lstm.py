@@ -212,7 +212,10 @@ def _forward(lay: _Layout, xz, U, h0, c0, r):
     zs = tf.TensorArray(xz.dtype, size=T, element_shape=xz.shape[1:])
 
     def body(t, hm, c, hs, cs, zs):
-        z, h, c_new, hm = lay.forward_step(xz[t], tf.matmul(hm, U), c, r)
+        z, h, c_new, hm_new = lay.forward_step(xz[t], tf.matmul(hm, U), c, r)
+        # the compiled step's outputs lose the static batch size; the loop needs it unchanged
+        h.set_shape(h0.shape), c_new.set_shape(c.shape), hm_new.set_shape(hm.shape)
+        hm = hm_new
         return t + 1, hm, c_new, hs.write(t, h), cs.write(t, c), zs.write(t, z)
 
     _, _, c, hs, cs, zs = tf.while_loop(

@@ -51,9 +51,15 @@ model.add(Dropout(0.3))
 model.add(Dense(n_vocab))
 model.add(Activation("softmax"))
 model.compile(loss="categorical_crossentropy", optimizer="rmsprop")
-# weights as after training: every array (biases, batch-norm statistics) away from its start
+# weights as after training: every array (biases, batch-norm statistics) away from its start.
+# Matrices get scale 1/sqrt(fan-in), as trained layers have: with larger recurrent weights the
+# LSTM is chaotic, and float rounding (another batch size, another summation order: the same
+# maths) grows over 100 steps into different probabilities.
 for layer in model.layers:
-    values = [rng.normal(scale=0.3, size=w.shape) for w in layer.get_weights()]
+    values = [rng.normal(scale=0.3 if w.ndim == 1 else 1.0 / np.sqrt(w.shape[0]), size=w.shape)
+              for w in layer.get_weights()]
+    if isinstance(layer, LSTM):  # inputs in [0, 1]: a larger input kernel lets them matter
+        values[0] = values[0] * 3.0
     if isinstance(layer, BatchNormalization):  # gamma, beta, moving mean, moving variance
         values[3] = np.abs(values[3]) + 0.5
     layer.set_weights(values)
