@@ -173,11 +173,15 @@ def restore(model, weights_dir: str | Path) -> dict:
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """``--max-minutes``: stop at a batch end once ``minutes`` of wall time have passed.
+    """``--max-minutes``: a wall-time budget, spent in whole epochs where it can be.
 
-    The clock starts when training begins (after data preparation). Keras then cuts the current
-    epoch short at that batch and ends it normally, so its checkpoint, history row and bundle
-    are written as usual. Each epoch's logs get ``batches``: the batches it trained on.
+    The clock starts when training begins (after data preparation). At each epoch end the run
+    stops if one more epoch, as long as the longest so far, would end past the budget: a run
+    trained in parts (``--max-minutes M --resume``) then ends on an epoch boundary and follows
+    the schedule exactly. An epoch still running when the budget is spent (the first, or one
+    slower than the others) is cut short at that batch and ended normally, so its checkpoint,
+    history row and bundle are written as usual. Each epoch's logs get ``batches``: the batches
+    it trained on.
     """
 
     def __init__(self, minutes: float, clock=None):
@@ -187,16 +191,23 @@ class TimeBudget(keras.callbacks.Callback):
         self.seconds = float(minutes) * 60.0
         self.clock = clock or time.monotonic
         self.stopped = False
+        self.longest = 0.0  # the longest epoch so far, in seconds
 
     def on_train_begin(self, logs=None):
         self._t0 = self.clock()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._batches = 0
+        self._epoch_t0 = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["batches"] = self._batches
+        now = self.clock()
+        self.longest = max(self.longest, now - self._epoch_t0)
+        if now - self._t0 + self.longest > self.seconds:  # the next epoch would not fit
+            self.stopped = True
+            self.model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
         self._batches += 1

@@ -98,9 +98,10 @@ def _source(data: str, cache_dir: str | None, no_cache: bool, validation_split: 
 @click.option("--tensorboard", default=None, metavar="DIR",
               help="Also write TensorBoard logs to DIR (view: tensorboard --logdir DIR).")
 @click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
-              metavar="M", help="Wall-time budget: stop at the end of the epoch running when "
-                                "M minutes of training have passed (an equal budget for "
-                                "comparisons).")
+              metavar="M", help="Wall-time budget in minutes of training: no epoch starts that "
+                                "would end past it (the longest epoch so far says), and one "
+                                "still running at M minutes stops at a batch end. Train in "
+                                "parts with --max-minutes M --resume.")
 @click.option("--cpu-threads", default=None, metavar="INTRA,INTER",
               help="TensorFlow's CPU threads: INTRA per op, INTER ops side by side (default: "
                    "TensorFlow's, both = cores). Same maths; on 2 cores 1,2 trains faster, "

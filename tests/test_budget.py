@@ -1,4 +1,4 @@
-"""--max-minutes: a wall-time budget that stops at a batch end and still writes the epoch."""
+"""--max-minutes: a wall-time budget spent in whole epochs, cut at a batch end when it must be."""
 
 from __future__ import annotations
 
@@ -33,6 +33,21 @@ def test_budget_stops_at_the_first_batch_end_past_the_limit():
     logs = {}
     budget.on_epoch_end(0, logs)
     assert logs == {"batches": 3}
+
+
+def test_budget_does_not_start_an_epoch_that_would_end_past_the_limit():
+    now = [0.0]
+    budget = TimeBudget(1.0, clock=lambda: now[0])  # 60 seconds, epochs of 25 s
+    budget.set_model(FakeModel())
+    budget.on_train_begin()
+    for epoch, end in enumerate((25.0, 50.0)):
+        budget.on_epoch_begin(epoch)
+        now[0] = end
+        budget.on_train_batch_end(0)
+        budget.on_epoch_end(epoch, {})
+        # after the first epoch 25 + 25 <= 60: go on; after the second 50 + 25 > 60: stop
+        assert budget.model.stop_training is (epoch == 1), epoch
+    assert budget.stopped and budget.longest == 25.0
 
 
 def test_max_minutes_ends_a_long_run_after_one_epoch_with_its_files(tiny_corpus, tmp_path):
