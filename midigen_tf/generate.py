@@ -28,7 +28,7 @@ import numpy as np
 
 from midigen_tf.errors import MidigenError
 from midigen_tf.fused import cell_step, jit, resolve
-from midigen_tf.sampling import Pick, sampler
+from midigen_tf.sampling import Pick, Sample, choose_traced, sampler
 
 ENGINES = ("windowed", "stateful")
 CHUNK = 256  # argmax steps per compiled call (one progress-bar update)
@@ -147,16 +147,19 @@ class Stepper:
     dtype = "int64"
 
     def _trace(self, start: Callable, advance: Callable, jit_compile: bool = False) -> None:
-        """``jit_compile``: XLA-compile the three functions. XLA needs static shapes, so the
-        argmax loop then writes into a buffer of ``CHUNK`` steps and runs ``n`` of them (one
-        compilation serves every ``n``); ``run_argmax`` keeps the first ``n``."""
+        """``jit_compile``: XLA-compile the functions. XLA needs static shapes, so the loops
+        then write into a buffer of ``CHUNK`` steps and run ``n`` of them (one compilation
+        serves every ``n``); ``run_argmax`` / ``run_sampled`` keep the first ``n``. Nothing
+        whose value changes from step to step may reach XLA as a compile-time constant (it
+        would compile again at every step): the loops take ``n``, the uniform numbers and the
+        sampling options as tensors."""
         import tensorflow as tf
 
         size = CHUNK if jit_compile else None
 
-        def run(state, n):  # argmax of token ids, every step inside the graph
+        def loop(state, n, choose):  # every step inside the graph
             def body(i, out, state):
-                ids = tf.argmax(state[0], axis=-1)
+                ids = choose(i, state[0])
                 return i + 1, out.write(i, ids), advance(state, ids)
 
             out = tf.TensorArray(tf.int64, size=size or n)
@@ -164,9 +167,23 @@ class Stepper:
                                           (tf.constant(0), out, state), maximum_iterations=size)
             return tf.transpose(out.stack()), state
 
-        self._start = tf.function(start, reduce_retracing=True, jit_compile=jit_compile)
-        self._advance = tf.function(advance, reduce_retracing=True, jit_compile=jit_compile)
-        self._run = tf.function(run, reduce_retracing=True, jit_compile=jit_compile)
+        def run(state, n):  # argmax of token ids
+            return loop(state, n, lambda i, probs: tf.argmax(probs, axis=-1))
+
+        def run_sampled(state, n, u, temperature, top_k, top_p):  # u: (steps, K) uniforms
+            return loop(state, n, lambda i, probs: choose_traced(probs, u[i], temperature,
+                                                                 top_k, top_p))
+
+        compiled = {"reduce_retracing": True, "jit_compile": jit_compile}
+        self._start = tf.function(start, **compiled)
+        self._advance = tf.function(advance, **compiled)
+        self._run = tf.function(run, **compiled)
+        self._run_sampled = tf.function(run_sampled, **compiled)
+
+    def traced_functions(self) -> dict:
+        """The engine's ``tf.function`` objects by name (tests count their traces)."""
+        return {"start": self._start, "advance": self._advance, "run": self._run,
+                "run_sampled": self._run_sampled}
 
     def _tensor(self, x):
         import tensorflow as tf
@@ -185,6 +202,22 @@ class Stepper:
         if n > CHUNK:
             raise ValueError(f"run_argmax runs at most CHUNK={CHUNK} steps per call, not {n}")
         ids, state = self._run(state, tf.constant(n, tf.int32))
+        return ids.numpy()[:, :n], state
+
+    def run_sampled(self, state, n: int, pick: Sample):
+        """``n`` (at most ``CHUNK``) steps sampled inside the graph, as ``pick`` would sample
+        them one call at a time (the same uniform numbers, drawn from its ``rng``)."""
+        import tensorflow as tf
+
+        if n > CHUNK:
+            raise ValueError(f"run_sampled runs at most CHUNK={CHUNK} steps per call, not {n}")
+        u = pick.uniforms(n, int(state[0].shape[0]))
+        u = np.pad(u, ((0, CHUNK - n), (0, 0)))  # one shape for every n: traced once
+        temperature, top_k, top_p = pick.traced_options()
+        ids, state = self._run_sampled(state, tf.constant(n, tf.int32), tf.constant(u),
+                                       tf.constant(temperature, tf.float64),
+                                       tf.constant(top_k, tf.int32),
+                                       tf.constant(top_p, tf.float64))
         return ids.numpy()[:, :n], state
 
 
@@ -245,7 +278,10 @@ class Engine(Stepper):
                 keep = tf.repeat(tf.cast(tf.not_equal(tf.range(length), q % length), x.dtype), k)
                 states = tf.nest.map_structure(lambda s: s * tf.cast(keep[:, None], s.dtype), states)
                 out, states = step(x, states)
-                done = tf.reshape(out, tf.concat([[length, k], tf.shape(out)[1:]], 0))[(q + 1) % length]
+                # tf.gather, not [index]: XLA takes a slice's start as a compile-time constant
+                # and compiled this function again at every step (issue 25)
+                done = tf.gather(tf.reshape(out, tf.concat([[length, k], tf.shape(out)[1:]], 0)),
+                                 (q + 1) % length)
                 return done, (states, q + 1, length)
 
             def start(window):
@@ -278,7 +314,8 @@ def generate_steps(runner: Stepper, windows: np.ndarray, n: int,
     """The one generation loop: ``n`` steps after each start window (K, L, ...) -> (K, n, ...).
 
     ``pick`` (a ``Pick``) chooses each next step from the model's output (numpy) and may end
-    the loop early (``pick.finished``). ``pick=None``: argmax of token ids, traced in chunks.
+    the loop early (``pick.finished``). ``pick=None`` (argmax of token ids) and a ``pick`` that
+    declares ``traced`` (softmax sampling) run inside the compiled loop, in chunks.
     """
     from tqdm.auto import tqdm
 
@@ -287,9 +324,10 @@ def generate_steps(runner: Stepper, windows: np.ndarray, n: int,
     with tqdm(total=n, desc="generating", unit=unit, disable=None if progress else True) as bar:
         done = 0
         while done < n:
-            if pick is None:
+            if pick is None or pick.traced:
                 size = min(CHUNK, n - done)
-                ids, state = runner.run_argmax(state, size)
+                ids, state = (runner.run_argmax(state, size) if pick is None
+                              else runner.run_sampled(state, size, pick))
                 parts.append(ids)
             else:
                 size = 1

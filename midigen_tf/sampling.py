@@ -48,25 +48,66 @@ def choose(probs: np.ndarray, rng: np.random.Generator, temperature: float | Non
     return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), p.shape[-1] - 1)
 
 
+def choose_traced(probs, u, temperature, top_k, top_p):
+    """``choose`` inside a TensorFlow graph (also XLA-compiled): the same arithmetic in float64
+    with the uniform numbers ``u`` (K,) drawn outside, so one compiled loop serves every step.
+    ``temperature`` 1.0, ``top_k`` 0 and ``top_p`` 1.0 switch a part off; all three are tensors,
+    so other values reuse the same compiled function."""
+    import tensorflow as tf
+
+    p = tf.cast(probs, tf.float64)
+    vocab = tf.shape(p)[-1]
+    logp = tf.math.log(tf.maximum(p, 1e-30)) / tf.cast(temperature, tf.float64)
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
+    kth = tf.gather(tf.sort(logp, axis=-1, direction="DESCENDING"), k - 1, axis=-1)[:, None]
+    logp = tf.where(logp < kth, tf.constant(-float("inf"), tf.float64), logp)
+    p = tf.exp(logp - tf.reduce_max(logp, axis=-1, keepdims=True))
+    p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
+    order = tf.argsort(-p, axis=-1, stable=True)
+    sorted_p = tf.gather(p, order, batch_dims=1)
+    keep_sorted = tf.cumsum(sorted_p, axis=-1) - sorted_p < tf.cast(top_p, tf.float64)
+    keep = tf.gather(keep_sorted, tf.argsort(order, axis=-1), batch_dims=1)
+    p = tf.where(keep | (top_p >= 1.0), p, tf.zeros_like(p))
+    p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
+    below = tf.cast(tf.cumsum(p, axis=-1) < tf.cast(u, tf.float64)[:, None], tf.int64)
+    return tf.minimum(tf.reduce_sum(below, axis=-1), tf.cast(vocab, tf.int64) - 1)
+
+
 class Pick:
     """The pipeline's hook that chooses each next step: ``pick(probs (K, ...)) -> steps (K, ...)``
     in numpy. ``finished`` (default: never) ends the loop before ``n`` steps, e.g. when every
-    folk melody has reached its ``/``."""
+    folk melody has reached its ``/``. ``traced`` (declared, default False): the pick is
+    softmax sampling that the engine can run inside its compiled loop (``Sample``)."""
 
     finished = False
+    traced = False
 
     def __call__(self, probs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
 
 class Sample(Pick):
-    """Softmax sampling (temperature / top-k / top-p) with ``sampling.choose``."""
+    """Softmax sampling (temperature / top-k / top-p) with ``sampling.choose``; the engine runs
+    it inside its compiled loop (``choose_traced``) with the same uniform numbers, drawn from
+    ``rng`` in the same order, so a seed gives the same pieces either way (up to float
+    rounding at a boundary between two tokens)."""
+
+    traced = True
 
     def __init__(self, rng: np.random.Generator, temperature=None, top_k=None, top_p=None):
         self.rng, self.options = rng, (temperature, top_k, top_p)
 
     def __call__(self, probs: np.ndarray) -> np.ndarray:
         return choose(probs, self.rng, *self.options)
+
+    def uniforms(self, steps: int, count: int) -> np.ndarray:
+        """``(steps, count)`` numbers in [0, 1): what ``steps`` calls would draw, in order."""
+        return self.rng.random((steps, count))
+
+    def traced_options(self) -> tuple[float, int, float]:
+        """``(temperature, top_k, top_p)`` with the off values ``choose_traced`` takes."""
+        temperature, top_k, top_p = self.options
+        return float(temperature or 1.0), int(top_k or 0), float(1.0 if top_p is None else top_p)
 
 
 def sampler(rng: np.random.Generator, temperature=None, top_k=None, top_p=None) -> Pick | None:

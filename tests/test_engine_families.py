@@ -218,7 +218,10 @@ def test_maestro_autoregressive_notes_equal_the_old_loop(preset, temperature):
     options = GenerateOptions(n=10, seed=5, num_outputs=2, temperature=temperature, kernel="layers")
     old = old_autoregress_notes(model, notes, config, options, np.random.default_rng(5), 2)
     new = pipeline._autoregress(model, notes, config, options, np.random.default_rng(5), 2)
-    np.testing.assert_array_equal(new, old)
+    if temperature is None and preset == "maestro-regression":  # float values fed back: the
+        np.testing.assert_allclose(new, old, rtol=1e-5, atol=1e-5)  # graph sums another way
+    else:  # pitches: the same tokens
+        np.testing.assert_array_equal(new, old)
     assert varied(new)
 
 
