@@ -161,7 +161,7 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
 
 
 @main.command("generate")
-@click.argument("weights", type=click.Path(dir_okay=False))
+@click.argument("weights")
 @click.option("-n", "--length", "n", type=int, default=500, show_default=True,
               help="How much to generate: notes (note/chord, melody), pseudo-notes, 0.1 s frames (piano roll).")
 @click.option("-o", "--output", default="test_output.mid", show_default=True, help="Output MIDI.")
@@ -188,7 +188,10 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
                                           "a GM soundfont, else a numpy sine synthesiser).")
 def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, num_outputs, engine,
                  kernel, notes_file, preset, extra, wav):
-    """Write music from saved weights (default: 500 notes to test_output.mid, argmax)."""
+    """Write music from saved weights (default: 500 notes to test_output.mid, argmax).
+
+    WEIGHTS: a checkpoint (.hdf5, .keras, .weights.h5), the folder a training run wrote (its
+    best checkpoint), or the name of a shipped model (`midigen models` lists them)."""
     from midigen_tf import config as config_lib
     from midigen_tf.loading import load_for_generation
     from midigen_tf.pipelines.base import GenerateOptions
@@ -223,11 +226,19 @@ def compare_cmd(reference, weights_dir):
 
 @main.command("models")
 def models_cmd():
-    """List the model presets and their settings."""
-    from midigen_tf import registry
+    """List the model presets, then the trained models shipped with midigen_tf."""
+    from midigen_tf import registry, shipped
 
+    click.echo("presets (train with --model NAME):")
     for name, p in registry.presets().items():
-        click.echo(f"{name:22s} family={p.family:20s} data={p.pipeline}")
+        click.echo(f"  {name:22s} family={p.family:20s} data={p.pipeline}")
+    models = shipped.available()
+    click.echo(f"shipped models (predict.py NAME; model cards in "
+               f"{shipped.SHIPPED_DIR}):")
+    for model in models.values():
+        click.echo(f"  {model.summary()}")
+    if not models:
+        click.echo("  none in this checkout")
 
 
 @main.command("corpus")

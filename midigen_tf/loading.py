@@ -7,6 +7,7 @@ from pathlib import Path
 from midigen_tf import registry
 from midigen_tf.bundle import Bundle, bundle_path, load_bundle, load_weights, weights_fit
 from midigen_tf.errors import MidigenError, require_path
+from midigen_tf.shipped import resolve_weights
 
 
 def legacy_bundle(notes_file: str | Path, preset: str) -> Bundle:
@@ -40,8 +41,9 @@ def _legacy_preset_that_fits(weights: Path, bundle: Bundle) -> str | None:
 
 def load_for_generation(weights: str | Path, notes_file: str | Path | None = None,
                         preset: str = "lstm"):
-    """``(model, bundle, pipeline)`` for a checkpoint (``pipeline``: a ``pipelines.base.Pipeline``)."""
-    weights = require_path(weights, "weights file",
+    """``(model, bundle, pipeline)`` for a checkpoint (``pipeline``: a ``pipelines.base.Pipeline``):
+    a file, a training folder (its best checkpoint) or a shipped model's name (``shipped``)."""
+    weights = require_path(resolve_weights(str(weights)), "weights file",
                            "train first (python lstm.py), then use weights/weights.hdf5")
     if notes_file is not None:
         bundle = legacy_bundle(notes_file, preset)

@@ -1,0 +1,85 @@
+"""Shipped models (issue 21): named instead of a path, listed by `midigen models`, and never
+touched by a user's training run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from midigen_tf import shipped
+from midigen_tf.cli import main
+from midigen_tf.errors import MidigenError
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--set", "units=[8,8]", "--set", "dense_units=8", "--set", "sequence_length=8",
+        "--batch-size", "16", "--no-cache", "--jobs", "1", "--seed", "2", "--epochs", "1"]
+
+
+@pytest.fixture
+def shipped_root(tiny_corpus, tmp_path, monkeypatch) -> Path:
+    """A shipped-models folder holding one tiny trained model, ``tiny-demo``."""
+    root = tmp_path / "shipped"
+    r = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--weights-dir",
+                                  str(root / "tiny-demo"), *TINY])
+    assert r.exit_code == 0, r.output
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", root)
+    return root
+
+
+def test_a_shipped_model_is_named_instead_of_a_path(shipped_root, tmp_path):
+    out = tmp_path / "named.mid"
+    r = CliRunner().invoke(main, ["generate", "tiny-demo", "-n", "6", "-o", str(out),
+                                  "--temperature", "1.0", "--seed", "1"])
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size > 0 and f"wrote {out}" in r.output
+
+
+def test_models_lists_the_shipped_models_with_size_and_data(shipped_root):
+    r = CliRunner().invoke(main, ["models"])
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.output.splitlines() if "tiny-demo" in x)
+    assert "preset=lstm" in line and "data=songs" in line and "epoch 1 of 1" in line
+    assert line.rstrip().endswith("MB")
+    assert "lstm-alt" in r.output  # the presets are still listed
+
+
+def test_a_training_folder_means_its_best_checkpoint(shipped_root):
+    folder = shipped_root / "tiny-demo"
+    assert shipped.resolve_weights(str(folder)) == folder / "weights.hdf5"
+
+
+def test_unknown_names_and_empty_folders_are_clear_errors(shipped_root, tmp_path):
+    with pytest.raises(MidigenError) as err:
+        shipped.resolve_weights("no-such-model")
+    assert "neither a weights file nor a shipped model" in err.value.message
+    assert "tiny-demo" in err.value.hint
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MidigenError) as err:
+        shipped.resolve_weights(str(tmp_path / "empty"))
+    assert "without a weights.hdf5" in err.value.message
+
+
+def test_a_file_path_is_taken_as_it_is(tmp_path):
+    assert shipped.resolve_weights("missing/weights.hdf5") == Path("missing/weights.hdf5")
+    assert shipped.resolve_weights("x.hdf5") == Path("x.hdf5")
+
+
+def test_training_in_a_fresh_clone_leaves_every_tracked_file_unchanged(tiny_corpus, tmp_path):
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.fail("this test needs the project's git checkout and git")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    env = {**os.environ, "PYTHONPATH": str(clone), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "lstm.py", "--data", str(tiny_corpus), *TINY],
+                          cwd=clone, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (clone / "weights" / "weights.hdf5").is_file()  # it did train, in the clone
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=clone,
+                            capture_output=True, text=True, check=True).stdout
+    assert status == ""
