@@ -15,10 +15,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from midigen_tf.checkpoints import BEST_NAME as BEST
+from midigen_tf.checkpoints import RESUME_NAME as RESUME
 from midigen_tf.errors import MidigenError
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights" / "shipped"
-BEST = "weights.hdf5"
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,17 @@ def resolve_weights(given: str, root: Path | None = None) -> Path:
     model's name. Anything else is one clear error listing the shipped names."""
     path = Path(given)
     if path.is_dir():
-        if not (path / BEST).is_file():
-            raise MidigenError(f"{path} is a folder without a {BEST} (its best checkpoint)",
-                               hint="give a checkpoint file, or the folder a training run "
-                               "wrote (--weights-dir)")
-        return path / BEST
+        for name in (BEST, RESUME):  # an interrupted first epoch leaves only the resume point
+            if (path / name).is_file():
+                return path / name
+        raise MidigenError(f"{path} is a folder without a {BEST} (its best checkpoint)",
+                           hint="give a checkpoint file, or the folder a training run "
+                           "wrote (--weights-dir)")
+    if path.name == BEST and not path.exists() and (path.parent / RESUME).is_file():
+        raise MidigenError(f"{path} does not exist, but an interrupted run left "
+                           f"{path.parent / RESUME}",
+                           hint=f"generate from it (predict.py {path.parent / RESUME}), or "
+                           "continue training with --resume")
     if path.exists() or path.suffix or "/" in given or "\\" in given:
         return path  # a file (a missing one is reported by the loader, with its fix)
     models = available(root)

@@ -145,3 +145,13 @@ def test_predict_py_itself_refuses_without_a_traceback(saved, tmp_path):
     errors = [line for line in run.stderr.splitlines() if line.startswith("Error: ")]
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert len(errors) == 1 and "bilstm cannot generate with --engine stateful" in errors[0]
+
+
+def test_a_piece_of_one_repeated_token_is_reported():
+    from midigen_tf.pipelines.base import GenerateOptions
+
+    said = []
+    options = GenerateOptions(n=5, num_outputs=2, echo=said.append)
+    options.report_stuck(np.array([[3, 3, 3, 3, 3], [3, 4, 3, 3, 3]]))
+    assert len(said) == 1 and "test_output-1.mid repeats one token 5 times" in said[0]
+    assert "argmax" in said[0] and "--temperature" in said[0]

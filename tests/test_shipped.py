@@ -83,3 +83,13 @@ def test_training_in_a_fresh_clone_leaves_every_tracked_file_unchanged(tiny_corp
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=clone,
                             capture_output=True, text=True, check=True).stdout
     assert status == ""
+
+
+def test_after_ctrl_c_in_the_first_epoch_the_resume_point_is_named(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.keras").write_bytes(b"zip")
+    assert shipped.resolve_weights(str(run)) == run / "last.keras"  # the folder: what is there
+    with pytest.raises(MidigenError) as err:
+        shipped.resolve_weights(str(run / "weights.hdf5"))
+    assert "interrupted run left" in err.value.message and "last.keras" in err.value.hint

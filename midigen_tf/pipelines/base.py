@@ -102,6 +102,17 @@ class GenerateOptions:
 
             raise MidigenError(message.format(", ".join(unknown)), hint=hint)
 
+    def report_stuck(self, rows) -> None:
+        """Say so when a piece is one token repeated (argmax of an undertrained model gets stuck
+        on its most frequent token): the user hears one pitch and should know why."""
+        for row, path in zip(rows, self.output_paths()):
+            if len(row) > 1 and (row == row[0]).all():
+                how = ("argmax of an undertrained model sticks to one token" if
+                       self.temperature is None and self.top_k is None and self.top_p is None
+                       else "the model gives that token almost all the probability")
+                self.echo(f"note: {path} repeats one token {len(row)} times ({how}); sample "
+                          "with --temperature 1.0 --top-p 0.95, or train longer")
+
     def output_paths(self) -> list[Path]:
         """``out.mid`` for one piece; ``out-1.mid``, ``out-2.mid`` ... for several."""
         out = Path(self.output)

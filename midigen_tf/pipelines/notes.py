@@ -69,6 +69,7 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     ids = generate_tokens(model, windows, options.n, scalar_encoding(int(config["n_vocab"])), rng,
                           options.temperature, options.top_k, options.top_p,
                           engine=options.engine, progress=True, kernel=options.kernel)
+    options.report_stuck(ids)
     vocab = bundle.vocab
     paths = []
     for row, path in zip(ids, options.output_paths()):

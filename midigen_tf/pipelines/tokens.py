@@ -102,7 +102,9 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     seq_len = int(bundle.config["sequence_length"])
     windows = _start_windows(bundle, tok, seq_len, options.num_outputs, rng, options.primer)
     ids = generate_tokens(model, windows, options.n, id_encoding, rng, options.temperature,
-                          options.top_k, options.top_p, engine=options.engine, progress=True)
+                          options.top_k, options.top_p, engine=options.engine, progress=True,
+                          kernel=options.kernel)
+    options.report_stuck(ids)
     paths, empty = [], []
     for row, path in zip(ids, options.output_paths()):
         try:  # one piece that decodes to nothing does not lose the others
