@@ -212,14 +212,16 @@ def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, nu
 
 @main.command("compare")
 @click.argument("reference", type=click.Choice(list(REFERENCES)))
-@click.option("--weights-dir", default="weights", show_default=True)
+@click.option("--weights-dir", default="weights", show_default=True,
+              help="The training run's folder (its history.json), or a shipped model's name.")
 def compare_cmd(reference, weights_dir):
     """Print a training run's per-epoch figures beside a report's table.
 
     First what is compared: the report's model and corpus, the run's preset, corpus and
     vocabulary size (from WEIGHTS_DIR/weights.json). A run of another family is refused."""
-    from midigen_tf import compare
+    from midigen_tf import compare, shipped
 
+    weights_dir = shipped.resolve_folder(weights_dir)
     run = compare.read_run(weights_dir)
     click.echo(compare.compare_table(reference, compare.load_history(weights_dir), run))
 

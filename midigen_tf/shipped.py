@@ -85,3 +85,11 @@ def resolve_weights(given: str, root: Path | None = None) -> Path:
     raise MidigenError(f"{given!r} is neither a weights file nor a shipped model",
                        hint=f"shipped models: {names} (midigen models lists them); or train "
                        "first (python lstm.py) and use weights/weights.hdf5")
+
+
+def resolve_folder(given: str, root: Path | None = None) -> Path:
+    """A training run's folder: ``given`` as it is, or the folder of the shipped model it names."""
+    models = available(root)
+    if not Path(given).is_dir() and given in models:
+        return models[given].folder
+    return Path(given)

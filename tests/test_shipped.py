@@ -93,3 +93,10 @@ def test_after_ctrl_c_in_the_first_epoch_the_resume_point_is_named(tmp_path):
     with pytest.raises(MidigenError) as err:
         shipped.resolve_weights(str(run / "weights.hdf5"))
     assert "interrupted run left" in err.value.message and "last.keras" in err.value.hint
+
+
+def test_compare_reads_a_shipped_models_history(shipped_root):
+    r = CliRunner().invoke(main, ["compare", "seed003", "--weights-dir", "tiny-demo"])
+    assert r.exit_code == 0, r.output
+    assert "5.7543" in r.output  # the report's epoch 1, beside ours
+    assert shipped.resolve_folder("tiny-demo") == shipped_root / "tiny-demo"
