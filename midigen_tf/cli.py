@@ -25,7 +25,9 @@ class _Message(click.ClickException):
         self.exit_code, self.label = err.exit_code, err.label
 
     def show(self, file=None) -> None:
-        click.echo(f"{self.label}: {self.format_message()}", file=file, err=file is None)
+        # Ctrl-C lands in the middle of a progress bar's line: start the message on its own
+        start = "\n" if self.exit_code == 130 else ""
+        click.echo(f"{start}{self.label}: {self.format_message()}", file=file, err=file is None)
 
 
 class Group(click.Group):

@@ -62,7 +62,7 @@ def test_ctrl_c_saves_then_resume_continues(tiny_corpus, tmp_path, monkeypatch):
                                   "--weights-dir", str(weights), *TINY])
     assert interrupt.fired, r.output
     assert r.exit_code == 130, r.output
-    assert "Stopped: training interrupted after 1 complete epoch" in r.output
+    assert "\nStopped: training interrupted after 1 complete epoch" in r.output  # own line
     assert "to continue: run the same command with --resume --weights-dir" in r.output
     assert "Error:" not in r.output
     state = checkpoints.read_resume_state(weights)
