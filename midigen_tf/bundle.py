@@ -50,7 +50,13 @@ class Bundle:
         if file.exists():
             import numpy as np
 
-            return np.load(file)
+            try:
+                return np.load(file, allow_pickle=False)  # a pickled object array runs code
+            except ValueError as err:
+                raise MidigenError(f"refused {file}: it holds Python objects, not a plain array "
+                                   f"({err}); nothing in it was run",
+                                   hint="use the .npy files training wrote beside this checkpoint"
+                                   ) from None
         return None
 
     def to_json(self) -> dict[str, Any]:

@@ -140,9 +140,11 @@ def evaluate_cmd(generated, corpus, held_out, held_out_every, tokens, output, jo
 @click.command("app")
 @click.option("--weights-root", default="weights", show_default=True,
               help="Folder searched (recursively) for checkpoints with bundles.")
-@click.option("--port", type=int, default=8501, show_default=True)
-@click.option("--address", default=None,
-              help="Interface to serve on, e.g. 127.0.0.1 (default: Streamlit's, all of them).")
+@click.option("--port", type=int, default=8501, show_default=True,
+              help="TCP port to serve the page on.")
+@click.option("--address", default="127.0.0.1", metavar="HOST",
+              help="Interface to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for "
+                   "every interface).")
 @click.option("--browser/--headless", default=None,
               help="Open a browser once the page is up, or never (default: only when run from a "
                    "terminal with a display). The server itself never prompts.")

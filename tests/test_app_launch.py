@@ -1,9 +1,10 @@
 """``midigen app`` as users start it: from a wheel installed outside the checkout, and without a
 terminal (nohup, Docker, a service), stopped by its pid.
 
-Each test starts a real Streamlit server (a few seconds) on a free port of 127.0.0.1, in a fresh
-HOME (so it is Streamlit's first run there, where it used to stop at an "Email:" prompt), and
-kills whatever is left if an assertion fails.
+The server tests start a real Streamlit server (a few seconds) on a free port of 127.0.0.1, in
+a fresh HOME (so it is Streamlit's first run there, where it used to stop at an "Email:"
+prompt), and kill whatever is left if an assertion fails. The address tests at the end only
+build the command (the server listens on 127.0.0.1 unless given ``--address``).
 """
 
 from __future__ import annotations
@@ -90,6 +91,20 @@ def launch(tmp_path):
             proc.wait()
 
 
+def listening_on(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp{,6}):
+    "127.0.0.1", "0.0.0.0", or an IPv6 address in /proc's hex."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]) if len(address) == 8
+                          else address)
+    return found
+
+
 def assert_stopped(proc: subprocess.Popen, server: int, port: int, log: Path, home: Path) -> None:
     assert proc.wait(timeout=STOP) == 0, log.read_text()[-3000:]
     assert not Path(f"/proc/{server}").exists(), "the Streamlit server outlived `midigen app`"
@@ -107,11 +122,12 @@ def assert_stopped(proc: subprocess.Popen, server: int, port: int, log: Path, ho
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_app_without_a_terminal_serves_and_a_stop_signal_stops_the_server(tmp_path, launch, signum):
     port = free_port()
-    proc, server, log = launch(
-        [sys.executable, "-m", "midigen_tf.cli", "app", "--port", str(port), "--address",
-         "127.0.0.1", "--weights-root", str(tmp_path / "weights")], tmp_path, dict(os.environ), port)
+    proc, server, log = launch(  # no --address: the default, this machine only
+        [sys.executable, "-m", "midigen_tf.cli", "app", "--port", str(port),
+         "--weights-root", str(tmp_path / "weights")], tmp_path, dict(os.environ), port)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
         assert b"<html" in r.read().lower()  # the page itself, not only the health endpoint
+    assert listening_on(port) == {"127.0.0.1"}
     os.kill(proc.pid, signum)
     assert_stopped(proc, server, port, log, tmp_path / "home")
 
@@ -161,3 +177,51 @@ def test_wheel_installed_outside_the_checkout_serves_the_app(tmp_path, launch):
     assert str(site / "midigen_tf" / "app" / "streamlit_app.py") in cmdline(server)
     os.kill(proc.pid, signal.SIGTERM)
     assert_stopped(proc, server, port, log, tmp_path / "home")
+
+
+# ----------------------------------------------------------------------------- the address
+
+
+def test_the_server_listens_on_this_machine_only_unless_told_otherwise():
+    from midigen_tf.app.launch import streamlit_command
+
+    def address(cmd: list[str]) -> list[str]:
+        return [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--server.address"]
+
+    assert address(streamlit_command(8501, None, "weights")) == ["127.0.0.1"]
+    assert address(streamlit_command(8501, "0.0.0.0", "weights")) == ["0.0.0.0"]
+    cmd = streamlit_command(8501, "192.168.1.5", "w")
+    assert address(cmd) == ["192.168.1.5"]
+    assert cmd.index("--server.address") < cmd.index("--")  # a Streamlit flag, not the page's
+
+
+@pytest.mark.parametrize("given, expected", [
+    ([], "127.0.0.1"), (["--address", "0.0.0.0"], "0.0.0.0"), (["--address", "::1"], "::1"),
+], ids=["default", "every-interface", "ipv6"])
+def test_app_command_passes_the_address_to_streamlit(monkeypatch, given, expected):
+    """What ``midigen app`` starts, without starting it: ``serve`` is replaced."""
+    from click.testing import CliRunner
+
+    from midigen_tf.app import launch
+    from midigen_tf.cli import main
+
+    started = []
+    monkeypatch.setattr(launch, "serve", lambda cmd, url, *a, **k: started.append((cmd, url)) or 0)
+    result = CliRunner().invoke(main, ["app", "--port", "8765", "--headless", *given])
+    assert result.exit_code == 0, result.output
+    (cmd, url), = started
+    assert cmd[cmd.index("--server.address") + 1] == expected
+    assert cmd[cmd.index("--server.port") + 1] == "8765"
+    assert url == {"127.0.0.1": "http://127.0.0.1:8765", "0.0.0.0": "http://localhost:8765",
+                   "::1": "http://[::1]:8765"}[expected]
+
+
+def test_app_help_says_where_it_listens():
+    from click.testing import CliRunner
+
+    from midigen_tf.cli import main
+
+    text = " ".join(CliRunner().invoke(main, ["app", "--help"]).output.split())
+    assert "Interface to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every " \
+           "interface)" in text
+    assert "--port INTEGER TCP port" in text

@@ -6,7 +6,9 @@ written to ``~/.streamlit``). The server runs in its own session, so Ctrl-C reac
 ``midigen app``, which forwards every stop signal (SIGINT, SIGTERM, SIGHUP) to it as SIGTERM,
 waits for it (killing it after ``GRACE`` seconds) and returns 0. A browser is opened by us,
 once the server answers, only when asked (``--browser``) or when run from a terminal on a
-machine with a display.
+machine with a display. It listens on ``LOCAL`` (this machine only) unless given another
+address: Streamlit's own default is every interface, which would let anyone on the network
+use the page (generate, read the checkpoints under the weights folder).
 """
 
 from __future__ import annotations
@@ -27,22 +29,22 @@ APP_SCRIPT = Path(__file__).resolve().with_name("streamlit_app.py")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE = 8.0  # seconds the server gets to stop before it is killed (Docker's own grace is 10 s)
 WILDCARDS = ("", "0.0.0.0", "::")
+LOCAL = "127.0.0.1"  # the address served on unless told otherwise: this machine only
 
 
 def streamlit_command(port: int, address: Optional[str], weights_root: str,
                       script: Path = APP_SCRIPT) -> list[str]:
-    """``python -m streamlit run`` the page: headless, no statistics, no file watcher."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    if address is not None:
-        cmd += ["--server.address", address]
-    return cmd + ["--", "--weights-root", str(weights_root)]
+    """``python -m streamlit run`` the page: headless, no statistics, no file watcher, on
+    ``address`` (None: ``LOCAL``)."""
+    return [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+            "--server.address", address or LOCAL, "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            "--", "--weights-root", str(weights_root)]
 
 
 def page_url(port: int, address: Optional[str]) -> str:
     host = "localhost" if (address or "") in WILDCARDS else address
-    return f"http://{host}:{port}"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def interactive() -> bool:

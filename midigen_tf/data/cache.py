@@ -3,6 +3,10 @@
 An entry's key is the SHA-256 of the file's bytes plus the parser's name and settings, so a
 renamed file still hits, an edited file misses, and changing a setting re-parses. A hit only
 unpickles: it never imports or calls the parser.
+
+The cache folder may be shared (``MIDIGEN_CACHE``), so an entry is read as data only: plain
+Python values, numpy arrays and our own parse results (``ALLOWED``). An entry that names any
+other function or class is never called: it is a miss, and is parsed again and rewritten.
 """
 
 from __future__ import annotations
@@ -17,6 +21,23 @@ from typing import Any
 from midigen_tf.io import atomic
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("MIDIGEN_CACHE", ".cache/midigen"))
+# What an entry may name (module, name): what the parsers return is lists, dicts, numpy arrays
+# and folk tunes. numpy.core is numpy._core before numpy 2.
+ALLOWED = frozenset(
+    [("numpy", "dtype"), ("numpy", "ndarray"), ("midigen_tf.data.folk", "Tune")]
+    + [(f"{core}.multiarray", "_reconstruct") for core in ("numpy._core", "numpy.core")]
+    + [(f"{core}.multiarray", "scalar") for core in ("numpy._core", "numpy.core")]
+    + [(f"{core}.numeric", "_frombuffer") for core in ("numpy._core", "numpy.core")])
+
+
+class EntryUnpickler(pickle.Unpickler):
+    """Unpickles plain data, numpy arrays and ``ALLOWED`` classes; refuses every other global
+    (``os.system``, ``builtins.eval``, ...) before it could be called."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in ALLOWED:
+            raise pickle.UnpicklingError(f"cache entry names {module}.{name}: not read")
+        return super().find_class(module, name)
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -48,10 +69,10 @@ class FileCache:
         entry = self._entry(digest)
         try:
             with open(entry, "rb") as fh:
-                return pickle.load(fh)
+                return EntryUnpickler(fh).load()
         except FileNotFoundError:
             return None
-        except Exception:  # a damaged entry is a miss, and is rewritten
+        except Exception:  # a damaged or refused entry is a miss, and is rewritten
             return None
 
     def put(self, digest: str, value: Any) -> None:

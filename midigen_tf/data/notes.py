@@ -85,18 +85,36 @@ def get_notes(data_dir: str | os.PathLike, part_mode: str = "all", cache_dir=Non
     return notes, report
 
 
+class _Global(pickle.UnpicklingError):
+    """A pickle named a function or class: refused before anything was called."""
+
+
+class _PlainData(pickle.Unpickler):
+    """Reads plain data only. ``find_class`` refuses every global, so a pickle cannot name a
+    function or class to call (``os.system``, ...): nothing in the file runs. A list of
+    strings, as the original scripts wrote it, needs none."""
+
+    def find_class(self, module: str, name: str):
+        raise _Global(f"it names {module}.{name}")
+
+
 def load_notes_pickle(path: str | os.PathLike) -> list[str]:
-    """The ``data/notes`` pickle written by the original scripts (a list of token strings)."""
+    """The ``data/notes`` pickle written by the original scripts (a list of token strings),
+    read without running anything it may carry (``_PlainData``)."""
+    hint = ("give the data/notes pickle the original lstm.py wrote (a plain list of strings), "
+            "from a source you trust, or train here (python lstm.py) and use its weights")
     try:
         with open(path, "rb") as fh:
-            notes = pickle.load(fh)
+            notes = _PlainData(fh).load()
     except FileNotFoundError:
-        raise MidigenError(f"notes file {path} does not exist",
-                           hint="give the data/notes pickle the original lstm.py wrote") from None
+        raise MidigenError(f"notes file {path} does not exist", hint=hint) from None
+    except _Global as err:
+        raise MidigenError(f"refused {path}: it holds code / objects other than a list of token "
+                           f"strings ({err}); nothing in it was run", hint=hint) from None
     except Exception as err:
-        raise MidigenError(f"{path} is not a notes pickle: {err}") from err
+        raise MidigenError(f"{path} is not a notes pickle: {err}", hint=hint) from err
     if not isinstance(notes, list) or not all(isinstance(t, str) for t in notes):
-        raise MidigenError(f"{path} does not hold a list of token strings")
+        raise MidigenError(f"{path} does not hold a list of token strings", hint=hint)
     return notes
 
 
