@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from midigen_tf import config as config_choices
 from midigen_tf.cli_tools import parse_options
 from midigen_tf.console import quiet_tensorflow_import
 from midigen_tf.data.corpus import DEFAULT_DATA
@@ -174,10 +175,12 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
 @click.option("--primer", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Start from this MIDI file instead of a random training window.")
 @click.option("--num-outputs", type=click.IntRange(min=1), default=1, help="Pieces generated together.")
-@click.option("--engine", default="windowed", show_default=True,
+@click.option("--engine", type=click.Choice(config_choices.ENGINES), default="windowed",
+              show_default=True,
               help="windowed: a fresh window per note (the reports); stateful: carry the "
                    "recurrent state forward, one step per note (much faster).")
-@click.option("--kernel", default="auto", show_default=True,
+@click.option("--kernel", type=click.Choice(config_choices.KERNELS), default="auto",
+              show_default=True,
               help="How a step is computed: fused (one matrix product per LSTM layer, "
                    "XLA-compiled), xla (the layers' own cells, XLA-compiled), layers (no XLA); "
                    "auto: fused (the fastest on a quiet machine; same tokens).")

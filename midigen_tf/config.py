@@ -67,3 +67,8 @@ def choice(config: dict[str, Any], key: str, allowed: Iterable[str], default: st
         raise MidigenError(f"{key}={value!r} is not known",
                            hint=f"use --set {key}=<one of {', '.join(allowed)}>")
     return value
+
+
+# Generation choices, here (no Keras import) so the command line can list them in --help:
+ENGINES = ("windowed", "stateful")  # generate.Engine
+KERNELS = ("auto", "fused", "xla", "layers")  # fused.py: how a recurrent step is computed

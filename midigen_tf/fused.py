@@ -25,9 +25,9 @@ from typing import Callable
 import keras
 import numpy as np
 
+from midigen_tf.config import KERNELS
 from midigen_tf.models.fast_lstm import FastLSTM
 
-KERNELS = ("auto", "fused", "xla", "layers")
 
 
 def resolve(kernel: str, engine: str) -> str:

@@ -26,11 +26,11 @@ from typing import Callable
 import keras
 import numpy as np
 
+from midigen_tf.config import ENGINES
 from midigen_tf.errors import MidigenError
 from midigen_tf.fused import cell_step, jit, resolve
 from midigen_tf.sampling import Pick, Sample, choose_traced, sampler
 
-ENGINES = ("windowed", "stateful")
 CHUNK = 256  # argmax steps per compiled call (one progress-bar update)
 # Layers that act on each time step on its own: safe to run one step at a time. A custom layer
 # says so with a class attribute ``acts_per_step = True``.
