@@ -58,17 +58,25 @@ def choose_traced(probs, u, temperature, top_k, top_p):
     p = tf.cast(probs, tf.float64)
     vocab = tf.shape(p)[-1]
     logp = tf.math.log(tf.maximum(p, 1e-30)) / tf.cast(temperature, tf.float64)
-    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
-    kth = tf.gather(tf.sort(logp, axis=-1, direction="DESCENDING"), k - 1, axis=-1)[:, None]
-    logp = tf.where(logp < kth, tf.constant(-float("inf"), tf.float64), logp)
+
+    def keep_top_k():  # sorts the vocabulary: only when top-k is on (tf.cond runs one branch)
+        k = tf.minimum(top_k, vocab)
+        kth = tf.gather(tf.sort(logp, axis=-1, direction="DESCENDING"), k - 1, axis=-1)
+        return tf.where(logp < kth[:, None], tf.constant(-float("inf"), tf.float64), logp)
+
+    logp = tf.cond(top_k > 0, keep_top_k, lambda: logp)
     p = tf.exp(logp - tf.reduce_max(logp, axis=-1, keepdims=True))
     p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
-    order = tf.argsort(-p, axis=-1, stable=True)
-    sorted_p = tf.gather(p, order, batch_dims=1)
-    keep_sorted = tf.cumsum(sorted_p, axis=-1) - sorted_p < tf.cast(top_p, tf.float64)
-    keep = tf.gather(keep_sorted, tf.argsort(order, axis=-1), batch_dims=1)
-    p = tf.where(keep | (top_p >= 1.0), p, tf.zeros_like(p))
-    p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
+
+    def keep_top_p():  # the nucleus: the smallest set of most likely tokens with mass top_p
+        ranked = tf.sort(p, axis=-1, direction="DESCENDING")  # one sort, values only
+        inside = tf.cumsum(ranked, axis=-1) - ranked < tf.cast(top_p, tf.float64)
+        count = tf.reduce_sum(tf.cast(inside, tf.int32), axis=-1)  # always >= 1
+        cutoff = tf.gather(ranked, count - 1, axis=-1, batch_dims=1)  # the least kept
+        kept = tf.where(p >= cutoff[:, None], p, tf.zeros_like(p))
+        return kept / tf.reduce_sum(kept, axis=-1, keepdims=True)
+
+    p = tf.cond(top_p < 1.0, keep_top_p, lambda: p)
     below = tf.cast(tf.cumsum(p, axis=-1) < tf.cast(u, tf.float64)[:, None], tf.int64)
     return tf.minimum(tf.reduce_sum(below, axis=-1), tf.cast(vocab, tf.int64) - 1)
 
