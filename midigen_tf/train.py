@@ -134,6 +134,8 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
                            hint="choose a writable folder with --weights-dir") from err
     for stale in out_dir.glob(".*.tmp*"):  # half-written files of a killed run
         stale.unlink(missing_ok=True)
+    if not resume and placement.is_chief:
+        _refuse_other_run(weights_dir, config)
     if config.get("seed") is not None:
         keras.utils.set_random_seed(int(config["seed"]))
     pipeline = registry.pipeline(config["family"])
@@ -204,6 +206,25 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
     return TrainResult(model=model, config=config, prepared=prepared, history=history.rows,
                        checkpoints=checkpoint.saved, seconds_per_epoch=timer.times,
                        initial_epoch=initial_epoch)
+
+
+def _refuse_other_run(weights_dir: Path, config: dict) -> None:
+    """A fresh run of one preset never overwrites the resume point of another preset's run."""
+    if not (weights_dir / checkpoints.RESUME_NAME).exists():
+        return
+    try:
+        state = checkpoints.read_resume_state(weights_dir)
+    except MidigenError:
+        return  # not a resume point of ours: nothing of a run to keep
+    saved = state.get("config", {}).get("preset")
+    if saved is None or saved == config.get("preset"):
+        return
+    raise MidigenError(
+        f"{weights_dir} holds the resume point of a {saved!r} run ({state.get('epochs_done', 0)} "
+        f"of {state.get('config', {}).get('epochs', '?')} epochs); training "
+        f"{config.get('preset')!r} there would overwrite it and mix the two runs' files",
+        hint=f"give this run its own folder (--weights-dir {weights_dir / str(config.get('preset'))}), "
+        f"continue that run (--model {saved} --resume), or delete {weights_dir} first")
 
 
 def _check_resumable(state: dict, config: dict, weights_dir: Path) -> None:

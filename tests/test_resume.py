@@ -172,3 +172,20 @@ def test_resume_point_is_atomic_and_self_describing(tmp_path):
     path.write_bytes(b"broken")
     with pytest.raises(Exception, match="not a midigen resume point"):
         checkpoints.read_resume_state(tmp_path)
+
+
+def test_another_preset_never_overwrites_a_runs_resume_point(tiny_corpus, tmp_path):
+    weights = tmp_path / "w"
+    first = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--epochs", "1",
+                                      "--weights-dir", str(weights), *TINY])
+    assert first.exit_code == 0, first.output
+    saved = (weights / "last.keras").read_bytes()
+    other = CliRunner().invoke(main, ["train", "--model", "lstm-alt", "--data", str(tiny_corpus),
+                                      "--epochs", "1", "--weights-dir", str(weights), *TINY])
+    assert other.exit_code == 1, other.output
+    assert f"{weights} holds the resume point of a 'lstm' run (1 of 1 epochs)" in other.output
+    assert f"--weights-dir {weights / 'lstm-alt'}" in other.output
+    assert (weights / "last.keras").read_bytes() == saved  # refused before anything was written
+    again = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--epochs", "1",
+                                      "--weights-dir", str(weights), *TINY])
+    assert again.exit_code == 0, again.output  # the same preset may start over there
