@@ -54,7 +54,8 @@ def merge(defaults: dict[str, Any], overrides: dict[str, Any], *, preset: str) -
                 raise MidigenError(
                     f"setting {key}={value!r} has type {type(value).__name__}, "
                     f"expected {type(old).__name__} (default {old!r})",
-                    hint=f"give it like --set {key}={json.dumps(old)}",
+                    # without spaces: the hint is one word a shell passes on as it is
+                    hint=f"give it like --set {key}={json.dumps(old, separators=(',', ':'))}",
                 )
         config[key] = value
     return config

@@ -98,6 +98,7 @@ def test_clear_errors(trained, tmp_path):
     assert r.exit_code == 1 and "no .mid/.midi files" in r.output
     r = run("train", "--data", root / "songs", "--set", "units=32", ok=False)
     assert r.exit_code == 1 and "expected list" in r.output
+    assert "give it like --set units=[216,316,316]" in r.output  # one shell word
     r = run("generate", weights / "weights.hdf5", "--temperature", 0, ok=False)
     assert r.exit_code == 1 and "must be > 0" in r.output
 
