@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from midigen_tf import registry
-from midigen_tf.bundle import Bundle, bundle_path, load_bundle, load_weights, weights_fit
+from midigen_tf.bundle import (WEIGHT_SUFFIXES, Bundle, bundle_path, load_bundle, load_weights,
+                               weights_fit)
 from midigen_tf.errors import MidigenError, require_path
 from midigen_tf.shipped import resolve_weights
 
@@ -45,6 +46,11 @@ def load_for_generation(weights: str | Path, notes_file: str | Path | None = Non
     a file, a training folder (its best checkpoint) or a shipped model's name (``shipped``)."""
     weights = require_path(resolve_weights(str(weights)), "weights file",
                            "train first (python lstm.py), then use weights/weights.hdf5")
+    if not weights.name.endswith(WEIGHT_SUFFIXES):  # e.g. a text file: say that, not "no bundle"
+        raise MidigenError(f"{weights} is not a weights file: its name does not end in "
+                           f"{', '.join(WEIGHT_SUFFIXES)}",
+                           hint="give a checkpoint a training run wrote (weights/weights.hdf5), "
+                           "its folder, or a shipped model's name (midigen models)")
     if notes_file is not None:
         bundle = legacy_bundle(notes_file, preset)
     elif bundle_path(weights).exists():

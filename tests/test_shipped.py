@@ -100,3 +100,12 @@ def test_compare_reads_a_shipped_models_history(shipped_root):
     assert r.exit_code == 0, r.output
     assert "5.7543" in r.output  # the report's epoch 1, beside ours
     assert shipped.resolve_folder("tiny-demo") == shipped_root / "tiny-demo"
+
+
+def test_a_text_file_given_as_weights_is_named_as_such(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("C4 E4 G4")
+    r = CliRunner().invoke(main, ["generate", str(text), "-n", "5"])
+    assert r.exit_code == 1, r.output
+    assert f"{text} is not a weights file: its name does not end in .weights.h5, .hdf5" in r.output
+    assert "no bundle" not in r.output and "truncated" not in r.output
