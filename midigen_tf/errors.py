@@ -42,5 +42,5 @@ def reading(message: str, hint: str | None = None, errors=Exception):
         yield
     except MidigenError:
         raise
-    except errors as err:
-        raise MidigenError(f"{message}: {err}", hint=hint) from err
+    except errors as err:  # some errors say nothing (str(err) == ""): then name their kind
+        raise MidigenError(f"{message}: {str(err) or type(err).__name__}", hint=hint) from err

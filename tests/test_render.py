@@ -56,8 +56,12 @@ def test_bad_inputs_are_explained(tmp_path, make_midi):
         render.render_wav(make_midi(tmp_path / "a.mid"), engine="organ")
     junk = tmp_path / "junk.mid"
     junk.write_bytes(b"not midi at all")
-    with pytest.raises(MidigenError, match="cannot read"):
+    with pytest.raises(MidigenError, match="is not a MIDI file"):
         render.render_wav(junk, engine="sine")
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd\x00\x00\x00\x06garbage")  # a header, then nothing readable
+    with pytest.raises(MidigenError, match="cannot read .*broken.mid as MIDI: ."):
+        render.render_wav(broken, engine="sine")
 
 
 @pytest.mark.skipif(not HAVE_FLUIDSYNTH, reason="needs fluidsynth and a GM soundfont")
@@ -152,3 +156,22 @@ def test_fluidsynth_failure_is_explained(tmp_path, make_midi, monkeypatch):
     with pytest.raises(MidigenError, match="FluidSynth could not render"):
         render.render_wav(midi, tmp_path / "a.wav", engine="fluidsynth")
     assert not (tmp_path / "a.wav").exists()  # no half-written file left behind
+
+
+def test_a_text_file_is_not_rendered_and_says_why(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("C4 E4 G4")
+    for extra in ([], ["--wav", "--engine", "sine"]):
+        r = CliRunner().invoke(main, ["render", str(text), "--out-dir", str(tmp_path / "out"),
+                                      *extra])
+        assert r.exit_code == 1, r.output
+        assert f"{text} is not a MIDI file (it does not start with a MIDI header)" in r.output
+        assert "--engine sine" not in r.output.split("fix:")[-1]
+
+
+def test_an_error_without_a_message_is_named_by_its_kind():
+    from midigen_tf.errors import MidigenError, reading
+
+    with pytest.raises(MidigenError, match="cannot read x: EOFError$"):
+        with reading("cannot read x"):
+            raise EOFError()

@@ -83,7 +83,14 @@ def fluidsynth_setup(soundfont: str | os.PathLike | None = None) -> tuple[str | 
 
 
 def _midi_path(midi: str | os.PathLike) -> Path:
-    return require_path(midi, "MIDI file", "give the path of a .mid file", file=True)
+    path = require_path(midi, "MIDI file", "give the path of a .mid file", file=True)
+    with open(path, "rb") as fh:  # a standard MIDI file, or one wrapped in RIFF (.rmi)
+        head = fh.read(4)
+    if head not in (b"MThd", b"RIFF"):
+        raise MidigenError(f"{path} is not a MIDI file (it does not start with a MIDI header)",
+                           hint="give a standard MIDI file (.mid / .midi), e.g. one that "
+                           "predict.py wrote")
+    return path
 
 
 def _fluidsynth(exe: str, sf2: Path, midi: Path, wav: Path, sample_rate: int) -> None:
