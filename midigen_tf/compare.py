@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from midigen_tf import references
+from midigen_tf import references, registry
 from midigen_tf.bundle import load_bundle
 from midigen_tf.errors import MidigenError
 
@@ -30,13 +30,25 @@ class RunInfo:
     corpus: str | None = None
     vocabulary: int | None = None
     source: str = "history only"
+    changed: str = ""  # the settings the run changed from its preset (--set), "k=v, ..."
+
+
+def changed_settings(config: dict[str, Any]) -> str:
+    """``"units=[8, 8], dense_units=8"``: where ``config`` differs from its preset's defaults
+    (the sizes training derives from the data, such as ``n_vocab``, are not settings)."""
+    try:
+        defaults = registry.get_preset(config["preset"]).defaults
+    except (KeyError, MidigenError):
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in config.items()
+                     if k in defaults and defaults[k] is not None and defaults[k] != v)
 
 
 def run_info(config: dict[str, Any], vocab: Any = None, corpus: str | None = None,
              where: str = "this run", source: str = "this run") -> RunInfo:
     size = config.get("n_vocab") or (len(vocab) if isinstance(vocab, (list, dict)) else None)
     return RunInfo(where, config.get("preset"), config.get("family"), corpus,
-                   int(size) if size else None, source)
+                   int(size) if size else None, source, changed_settings(config))
 
 
 def read_run(weights_dir: str | Path) -> RunInfo:
@@ -84,7 +96,8 @@ def describe(name: str, run: RunInfo) -> str:
     """Two lines: the reference's model and corpus, the run's preset, corpus and vocabulary."""
     ref = reference(name)
     unknown = "not recorded"
-    ours = (f"ours: {run.where}: preset {run.preset or unknown} (family {run.family or unknown}), "
+    preset = f"{run.preset} with {run.changed}" if run.preset and run.changed else run.preset
+    ours = (f"ours: {run.where}: preset {preset or unknown} (family {run.family or unknown}), "
             f"corpus {run.corpus or unknown}, vocabulary {run.vocabulary or 'none'} "
             f"(from {run.source})")
     if run.family is None:

@@ -131,8 +131,9 @@ def test_compare_prints_both_tables_and_says_what_it_compares(trained):
     n_vocab = json.loads((weights / "weights.json").read_text())["config"]["n_vocab"]
     first, second = out.splitlines()[:2]
     assert first.startswith("reference: seed 003 alternative model") and "39 MIDI files" in first
-    assert second.startswith(f"ours: {weights}: preset lstm (family lstm), corpus {data}, "
-                             f"vocabulary {n_vocab} (from {weights / 'weights.json'})")
+    assert second.startswith(f"ours: {weights}: preset lstm with dense_units=8, batch_size=16, "
+                             "units=[8, 8, 8], sequence_length=8, epochs=2 (family lstm), "
+                             f"corpus {data}, vocabulary {n_vocab} (from {weights / 'weights.json'})")
 
 
 def _run_files(folder, history, config=None):
