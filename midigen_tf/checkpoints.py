@@ -177,8 +177,9 @@ class TimeBudget(keras.callbacks.Callback):
 
     The clock starts when training begins (after data preparation). At each epoch end the run
     stops if one more epoch, as long as the longest so far, would end past the budget: a run
-    trained in parts (``--max-minutes M --resume``) then ends on an epoch boundary and follows
-    the schedule exactly. An epoch still running when the budget is spent (the first, or one
+    trained in parts (``--max-minutes M --resume``) then ends on an epoch boundary: every epoch
+    is a whole one (but the batch order restarts with each part: see docs/reproduction.md). An
+    epoch still running when the budget is spent (the first, or one
     slower than the others) is cut short at that batch and ended normally, so its checkpoint,
     history row and bundle are written as usual. Each epoch's logs get ``batches``: the batches
     it trained on.
