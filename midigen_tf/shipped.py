@@ -45,6 +45,12 @@ class ShippedModel:
         data = Path(str(bundle.get("extra", {}).get("data", "?"))).name or "?"
         held = len(bundle.get("extra", {}).get("held_out", []))
         trained = f"epoch {info.get('epoch', '?')} of {config.get('epochs', '?')}"
+        try:  # a run still in progress has trained past its best epoch
+            done = len(json.loads((self.folder / "history.json").read_text()))
+        except (OSError, ValueError, TypeError):
+            done = None
+        if done and done != info.get("epoch"):
+            trained = f"{done} of {config.get('epochs', '?')} epochs, best: epoch {info.get('epoch', '?')}"
         loss = f", {info['monitor']} {info['best']:.4f}" if "best" in info else ""
         return (f"{self.name:16s} preset={config.get('preset', '?')}, data={data}"
                 f"{f' ({held} files held out)' if held else ''}, {trained}{loss}, "

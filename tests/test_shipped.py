@@ -109,3 +109,13 @@ def test_a_text_file_given_as_weights_is_named_as_such(tmp_path):
     assert r.exit_code == 1, r.output
     assert f"{text} is not a weights file: its name does not end in .weights.h5, .hdf5" in r.output
     assert "no bundle" not in r.output and "truncated" not in r.output
+
+
+def test_a_run_past_its_best_epoch_says_both(shipped_root):
+    import json
+
+    folder = shipped_root / "tiny-demo"
+    history = json.loads((folder / "history.json").read_text())
+    (folder / "history.json").write_text(json.dumps(history + [dict(history[0], epoch=2)]))
+    line = shipped.available()["tiny-demo"].summary()
+    assert "2 of 1 epochs, best: epoch 1" in line
