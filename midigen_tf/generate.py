@@ -139,6 +139,11 @@ def recurrent_step(model, name: str | None = None,
     return step, head, zeros
 
 
+def _check_chunk(name: str, n: int) -> None:
+    if n > CHUNK:
+        raise ValueError(f"{name} runs at most CHUNK={CHUNK} steps per call, not {n}")
+
+
 class Stepper:
     """Traced ``start`` / ``push`` / ``run_argmax`` around ``start(window) -> state`` and
     ``advance(state, steps) -> state``, where a state is ``(probs, memory)``: the model's
@@ -199,8 +204,7 @@ class Stepper:
     def run_argmax(self, state, n: int):
         import tensorflow as tf
 
-        if n > CHUNK:
-            raise ValueError(f"run_argmax runs at most CHUNK={CHUNK} steps per call, not {n}")
+        _check_chunk("run_argmax", n)
         ids, state = self._run(state, tf.constant(n, tf.int32))
         return ids.numpy()[:, :n], state
 
@@ -209,8 +213,7 @@ class Stepper:
         them one call at a time (the same uniform numbers, drawn from its ``rng``)."""
         import tensorflow as tf
 
-        if n > CHUNK:
-            raise ValueError(f"run_sampled runs at most CHUNK={CHUNK} steps per call, not {n}")
+        _check_chunk("run_sampled", n)
         u = pick.uniforms(n, int(state[0].shape[0]))
         u = np.pad(u, ((0, CHUNK - n), (0, 0)))  # one shape for every n: traced once
         temperature, top_k, top_p = pick.traced_options()
