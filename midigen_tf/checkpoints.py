@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from midigen_tf.bundle import Bundle, save_bundle
 from midigen_tf.errors import MidigenError
@@ -124,11 +125,21 @@ class ResumePoint(keras.callbacks.Callback):
         """Write the resume point now (also mid-epoch, on Ctrl-C: then the epoch is redone)."""
         state = {"epochs_done": self.epochs_done, "best": self.best.best,
                  "monitor": self.best.monitor, "interrupted": interrupted,
-                 "history": self.history.rows[:self.epochs_done], "config": self.bundle.config}
+                 "history": self.history.rows[:self.epochs_done], "config": self.bundle.config,
+                 "seed_states": [v.numpy().tolist() for v in seed_states(self.model)]}
         save_resume_point(self.model, self.path, state)
         self.bundle.info = {"epoch": self.epochs_done, "weights": self.path.name, "resume": state}
         save_bundle(self.path, self.bundle)
         return self.path
+
+
+def seed_states(model) -> list:
+    """The dropout layers' random-seed states (``keras.random.SeedGenerator``), in model order.
+
+    Keras saves none of them with the model; kept in the resume state, they let the next part
+    draw the dropout masks an unbroken run would have drawn.
+    """
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
 def save_resume_point(model, path: str | Path, state: dict) -> Path:
@@ -169,6 +180,10 @@ def restore(model, weights_dir: str | Path) -> dict:
         raise MidigenError(f"{path} does not fit the model of this run ({detail})",
                            hint="resume with the same model settings, or start without --resume"
                            ) from err
+    saved, variables = state.get("seed_states"), seed_states(model)
+    if saved is not None and len(saved) == len(variables):  # older resume points: none kept
+        for variable, value in zip(variables, saved):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
     return state
 
 
@@ -178,7 +193,8 @@ class TimeBudget(keras.callbacks.Callback):
     The clock starts when training begins (after data preparation). At each epoch end the run
     stops if one more epoch, as long as the longest so far, would end past the budget: a run
     trained in parts (``--max-minutes M --resume``) then ends on an epoch boundary: every epoch
-    is a whole one (but the batch order restarts with each part: see docs/reproduction.md). An
+    is a whole one, and (with the batch order keyed by the epoch and the dropout seeds kept in
+    the resume state) trained as an unbroken run would train it. An
     epoch still running when the budget is spent (the first, or one
     slower than the others) is cut short at that batch and ended normally, so its checkpoint,
     history row and bundle are written as usual. Each epoch's logs get ``batches``: the batches

@@ -52,6 +52,27 @@ class TrainingInterrupted(MidigenError):
     hint_label = "to continue"
 
 
+class EpochOrder(keras.callbacks.Callback):
+    """Keys the training batches' shuffle to the epoch number (``data.batches``), so that a
+    resumed run reads epoch ``e`` in the order an unbroken run would.
+
+    ``every_epoch``: set the number at each epoch's start (one worker: Keras opens a fresh
+    iterator per epoch, and one more it never reads); otherwise once, at the start (several
+    workers: one repeating iterator counts the epochs itself).
+    """
+
+    def __init__(self, epoch, initial_epoch: int, every_epoch: bool = True):
+        super().__init__()
+        self.epoch, self.initial_epoch, self.every_epoch = epoch, initial_epoch, every_epoch
+
+    def on_train_begin(self, logs=None):
+        self.epoch.assign(self.initial_epoch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.every_epoch:
+            self.epoch.assign(epoch)
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Seconds per epoch, kept in ``times`` and added to the epoch's logs as ``seconds``."""
 
@@ -169,6 +190,9 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
     timer = EpochTimer()
     callbacks = [timer, checkpoint, history, resume_point,
                  *pipeline.callbacks(config)]
+    if getattr(prepared.train, "epoch", None) is not None:  # a shuffled window_dataset
+        callbacks.insert(0, EpochOrder(prepared.train.epoch, initial_epoch,
+                                       every_epoch=placement.num_workers == 1))
     if max_minutes is not None:  # --max-minutes M: first, so history rows get "batches"
         callbacks.insert(0, TimeBudget(max_minutes))
     if tensorboard:  # --tensorboard DIR

@@ -158,6 +158,20 @@ def test_seeded_shuffle_is_repeatable_and_reshuffles_every_epoch():
     np.testing.assert_array_equal(epoch_starts(identity_windows(50, shuffle=False)), np.arange(50) * 3)
 
 
+def test_the_order_is_keyed_by_the_epoch_number_so_a_resumed_run_reads_the_same_order():
+    straight = identity_windows(50, seed=7, samples=20)
+    orders = [epoch_starts(straight) for _ in range(4)]  # epochs 0-3 of an unbroken run
+    assert straight.epoch.numpy() == 4  # each pass counted
+    resumed = identity_windows(50, seed=7, samples=20)  # a new process, resuming at epoch 2
+    resumed.epoch.assign(2)
+    np.testing.assert_array_equal(epoch_starts(resumed), orders[2])
+    np.testing.assert_array_equal(epoch_starts(resumed), orders[3])
+    assert not np.array_equal(orders[2], orders[0])  # not epoch 0's order again
+    resumed.epoch.assign(0)  # what train.EpochOrder does at each epoch's start
+    np.testing.assert_array_equal(epoch_starts(resumed), orders[0])
+    assert identity_windows(50, shuffle=False).epoch is None
+
+
 def test_samples_per_epoch_is_a_fresh_random_subset():
     data = identity_windows(50, seed=1, samples=20)
     assert int(data.cardinality()) == 3 and data.samples == 20

@@ -221,7 +221,8 @@ def test_cli_trains_compares_and_generates(tmp_path, tiny_corpus):
         "--cache-dir", str(tmp_path / "cache"), "--jobs", "1", "--compare", "seed004"])
     assert result.exit_code == 0, result.output
     assert "109658" in result.output  # the report's epoch-1 FN beside ours
-    assert "\nours: " + str(weights) + ": preset pianoroll-tiny (family pianoroll), corpus " \
+    assert "\nours: " + str(weights) + ": preset pianoroll-tiny with sequence_length=10, units=[8], " \
+        "pos_weight=4.0, samples_per_epoch=64 (family pianoroll), corpus " \
         + str(tiny_corpus) + ", vocabulary none (from this run)" in result.output
     assert f"per-epoch table beside seed 004: {weights / 'pianoroll_epochs.md'}" in result.output
     table = (weights / "pianoroll_epochs.md").read_text()

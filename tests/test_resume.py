@@ -86,6 +86,24 @@ def test_ctrl_c_saves_then_resume_continues(tiny_corpus, tmp_path, monkeypatch):
     assert int(resumed.optimizer.iterations.numpy()) > steps  # counted on, not from zero
 
 
+def test_a_run_in_parts_trains_as_the_unbroken_run(tiny_corpus, tmp_path):
+    """Epoch 2 after --resume sees epoch 2's batches (not epoch 1's again) and epoch 2's dropout
+    masks, with the restored optimizer state: the losses match the run that went straight
+    through."""
+    args = ["train", "--data", str(tiny_corpus), *TINY]
+    straight, parts = tmp_path / "straight", tmp_path / "parts"
+    runs = [args + ["--epochs", "3", "--weights-dir", str(straight)],
+            args + ["--epochs", "1", "--weights-dir", str(parts)],
+            args + ["--epochs", "3", "--weights-dir", str(parts), "--resume"]]
+    for run in runs:
+        r = CliRunner().invoke(main, run)
+        assert r.exit_code == 0, r.output
+    losses = [[row["loss"] for row in json.loads((w / "history.json").read_text())]
+              for w in (straight, parts)]
+    assert len(losses[0]) == len(losses[1]) == 3
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+
+
 def test_resume_refuses_a_finished_run_and_a_missing_one(tiny_corpus, tmp_path):
     r = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--resume",
                                   "--weights-dir", str(tmp_path / "none")])

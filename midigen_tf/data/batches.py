@@ -8,8 +8,11 @@ runs per batch, so the batches never compete with the training threads for the G
 classic epoch went from 1,230 s to 606 s when its windows moved here). Memory is the arrays
 plus the starts; windows exist one batch at a time.
 
-Order: with ``shuffle`` a fresh seeded permutation of the starts every time the dataset is
-iterated (every epoch); ``samples`` limits an epoch to that many windows (a fresh random
+Order: with ``shuffle`` a seeded permutation of the starts for every epoch, keyed by
+``(seed, epoch number)``: epoch ``e`` reads the same windows in the same order whether the run
+went straight through or was resumed (``dataset.epoch`` is the number of the next epoch to
+draw: each iteration reads it and adds one; ``train.EpochOrder`` sets it at every epoch's
+start, because Keras also opens iterators it never reads); ``samples`` limits an epoch to that many windows (a fresh random
 subset each epoch; more than there are windows means whole passes, each reshuffled, then a
 partial one). Unshuffled (validation), the starts are read in the order given. The number of
 batches is known to Keras (``cardinality``), so progress bars and ``steps_per_epoch`` work.
@@ -34,7 +37,8 @@ def window_dataset(arrays: Any, starts: np.ndarray, offsets: Any, batch_size: in
     array, or a nest matching ``arrays`` (one per array). ``gathered`` has the structure of
     ``arrays``, each leaf of shape ``(batch, len(offsets)) + array.shape[1:]``.
     ``samples``: windows per epoch (0 = all). The dataset carries ``samples`` and
-    ``batch_size`` as attributes (``distribute.shard`` reads them).
+    ``batch_size`` as attributes (``distribute.shard`` reads them), and ``epoch``: the
+    ``tf.Variable`` numbering the next shuffled epoch (``None`` unshuffled).
     """
     import tensorflow as tf
 
@@ -51,17 +55,20 @@ def window_dataset(arrays: Any, starts: np.ndarray, offsets: Any, batch_size: in
     offs = as_tensor(offsets) if single else tf.nest.map_structure(as_tensor, offsets)
     all_starts = tf.constant(starts)
 
+    epoch = None
     if shuffle:
         passes = math.ceil(samples / n)
+        seed = int(np.random.default_rng().integers(2**31)) if seed is None else int(seed)
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
 
-        def epoch_order(epoch_seed):
+        def epoch_order(_):
+            e = epoch.assign_add(1) - 1  # this epoch's number; the next iteration draws e + 1
             orders = [tf.random.experimental.stateless_shuffle(
-                all_starts, seed=tf.stack([epoch_seed, tf.constant(p, tf.int64)]))
+                all_starts, seed=tf.stack([tf.constant(seed, tf.int64), e * passes + p]))
                 for p in range(passes)]
             return tf.data.Dataset.from_tensor_slices(tf.concat(orders, 0)[:samples])
 
-        order = (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-                 .flat_map(epoch_order))
+        order = tf.data.Dataset.from_tensors(0).flat_map(epoch_order)
     else:
         order = tf.data.Dataset.from_tensor_slices(np.resize(starts, samples))
 
@@ -78,6 +85,6 @@ def window_dataset(arrays: Any, starts: np.ndarray, offsets: Any, batch_size: in
                .apply(tf.data.experimental.assert_cardinality(steps))
                .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
                .prefetch(tf.data.AUTOTUNE))
-    dataset.samples, dataset.batch_size = samples, batch_size
+    dataset.samples, dataset.batch_size, dataset.epoch = samples, batch_size, epoch
     return dataset
 
