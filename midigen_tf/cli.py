@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from midigen_tf import config as config_choices
-from midigen_tf.cli_tools import parse_options
+from midigen_tf.cli_tools import midi_style_options, parse_options
 from midigen_tf.console import quiet_tensorflow_import
 from midigen_tf.data.corpus import DEFAULT_DATA
 from midigen_tf.errors import MidigenError
@@ -86,7 +87,8 @@ def _source(data: str, cache_dir: str | None, no_cache: bool, validation_split: 
               help="Override a preset setting, e.g. --set units=[32,32,32] (repeatable).")
 @click.option("--validation-split", type=float, default=None,
               help="Fraction of windows held out; then val_loss is reported and monitored.")
-@click.option("--weights-dir", default="weights", show_default=True, help="Where checkpoints go.")
+@click.option("--weights-dir", default=None, metavar="DIR", help="Where checkpoints go (default: "
+              "weights/PRESET, one folder per preset, so runs never overwrite each other).")
 @click.option("--seed", type=int, default=None, help="Seed for repeatable runs.")
 @parse_options
 @click.option("--compare", "compare_ref", type=click.Choice(list(REFERENCES)), default=None,
@@ -122,6 +124,7 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
         click.echo(f"CPU threads: {threads[0]} per op, {threads[1] or 'the default number of'} ops "
                    "side by side")
 
+    weights_dir = weights_dir or str(Path(config_choices.WEIGHTS_ROOT) / preset)
     overrides = config_lib.parse_assignments(settings)
     if epochs is not None:
         overrides["epochs"] = epochs
@@ -191,20 +194,23 @@ def train_cmd(preset, data, epochs, batch_size, settings, validation_split, weig
 @click.option("-O", "extra", multiple=True, metavar="KEY=VALUE", help="Model-specific option (repeatable).")
 @click.option("--wav", is_flag=True, help="Also render each piece to WAV beside it (FluidSynth with "
                                           "a GM soundfont, else a numpy sine synthesiser).")
+@midi_style_options
 def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, num_outputs, engine,
-                 kernel, notes_file, preset, extra, wav):
+                 kernel, notes_file, preset, extra, wav, bpm, program):
     """Write music from saved weights (default: 500 notes to test_output.mid, argmax).
 
     WEIGHTS: a checkpoint (.hdf5, .keras, .weights.h5), the folder a training run wrote (its
     best checkpoint), or the name of a shipped model (`midigen models` lists them)."""
     from midigen_tf import config as config_lib
+    from midigen_tf.io.midi import MidiStyle
     from midigen_tf.loading import load_for_generation
     from midigen_tf.pipelines.base import GenerateOptions
 
     options = GenerateOptions(n=n, output=Path(output), seed=seed, temperature=temperature,
                               top_k=top_k, top_p=top_p, primer=Path(primer) if primer else None,
                               num_outputs=num_outputs, engine=engine, kernel=kernel,
-                              extra=config_lib.parse_assignments(extra, "-O"), echo=click.echo)
+                              extra=config_lib.parse_assignments(extra, "-O"), echo=click.echo,
+                              style=MidiStyle(bpm=bpm, program=program))
     model, bundle, pipeline = load_for_generation(weights, notes_file=notes_file, preset=preset)
     paths = pipeline.generate(model, bundle, options)
     for path in paths:
@@ -217,8 +223,9 @@ def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, nu
 
 @main.command("compare")
 @click.argument("reference", type=click.Choice(list(REFERENCES)))
-@click.option("--weights-dir", default="weights", show_default=True,
-              help="The training run's folder (its history.json), or a shipped model's name.")
+@click.option("--weights-dir", default=None,
+              help="The training run's folder (its history.json), or a shipped model's name. "
+                   "Default: weights/PRESET of the preset that trains the reference's model.")
 def compare_cmd(reference, weights_dir):
     """Print a training run's per-epoch figures beside a report's table.
 
@@ -226,9 +233,13 @@ def compare_cmd(reference, weights_dir):
     vocabulary size (from WEIGHTS_DIR/weights.json). A run of another family is refused."""
     from midigen_tf import compare, shipped
 
-    weights_dir = shipped.resolve_folder(weights_dir)
+    weights_dir = shipped.resolve_folder(weights_dir or Path(
+        config_choices.WEIGHTS_ROOT) / REFERENCES[reference].preset)
     run = compare.read_run(weights_dir)
     click.echo(compare.compare_table(reference, compare.load_history(weights_dir), run))
+
+
+MODEL_SETTINGS = ("units", "sequence_length", "epochs", "batch_size")  # what `models` shows
 
 
 @main.command("models")
@@ -236,9 +247,11 @@ def models_cmd():
     """List the model presets, then the trained models shipped with midigen_tf."""
     from midigen_tf import registry, shipped
 
-    click.echo("presets (train with --model NAME):")
+    click.echo("presets (train with --model NAME; --set KEY=VALUE changes a setting):")
     for name, p in registry.presets().items():
-        click.echo(f"  {name:22s} family={p.family:20s} data={p.pipeline}")
+        shown = ", ".join(f"{k}={json.dumps(p.defaults[k], separators=(',', ':'))}"
+                          for k in MODEL_SETTINGS if p.defaults.get(k) is not None)
+        click.echo(f"  {name:20s} family={p.family:19s} data={p.pipeline:11s} {shown}")
     models = shipped.available()
     click.echo(f"shipped models (predict.py NAME; model cards in "
                f"{shipped.SHIPPED_DIR}):")

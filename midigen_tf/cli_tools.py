@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from midigen_tf.config import WEIGHTS_ROOT
 from midigen_tf.errors import MidigenError
 
 
@@ -27,6 +28,35 @@ def parse_options(command):
                          help="Parser processes (0: one per core)."),
             click.option("--cache-dir", default=None, help="Parsed-file cache (default .cache/midigen)."),
             click.option("--no-cache", is_flag=True, help="Parse every file again.")]):
+        command = option(command)
+    return command
+
+
+class GMProgram(click.ParamType):
+    """A General MIDI program: 0-127 or an instrument name (``violin``, ``"Acoustic Bass"``)."""
+
+    name = "program"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        from midigen_tf.io.midi import program_number
+
+        try:
+            return program_number(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+def midi_style_options(command):
+    """``--bpm``, ``--program``: the tempo and instrument of the MIDI files a command writes."""
+    for option in reversed([
+            click.option("--bpm", type=click.FloatRange(min=4), default=None, metavar="BPM",
+                         help="Tempo of the MIDI written (default: 120, the reports'). The "
+                              "notes keep their beats: --bpm 60 plays at half speed."),
+            click.option("--program", type=GMProgram(), default=None, metavar="0-127|NAME",
+                         help="General MIDI instrument of the MIDI written: 0-127 or a GM name, "
+                              "e.g. 40 or violin (default: 0, piano).")]):
         command = option(command)
     return command
 
@@ -138,7 +168,7 @@ def evaluate_cmd(generated, corpus, held_out, held_out_every, tokens, output, jo
 
 
 @click.command("app")
-@click.option("--weights-root", default="weights", show_default=True,
+@click.option("--weights-root", default=WEIGHTS_ROOT, show_default=True,
               help="Folder searched (recursively) for checkpoints with bundles.")
 @click.option("--port", type=int, default=8501, show_default=True,
               help="TCP port to serve the page on.")

@@ -71,5 +71,6 @@ def choice(config: dict[str, Any], key: str, allowed: Iterable[str], default: st
 
 
 # Generation choices, here (no Keras import) so the command line can list them in --help:
+WEIGHTS_ROOT = "weights"  # training runs: WEIGHTS_ROOT/PRESET by default (one folder per preset)
 ENGINES = ("windowed", "stateful")  # generate.Engine
 KERNELS = ("auto", "fused", "xla", "layers")  # fused.py: how a recurrent step is computed

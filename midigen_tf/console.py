@@ -24,8 +24,9 @@ CHATTER = ("I0000 ", "W0000 ", "WARNING: All log messages before absl::Initializ
 
 
 def is_chatter(line: str) -> bool:
-    """A start-up line of TensorFlow's C++ logging (absl, oneDNN, cudart, CPU features)."""
-    return line.startswith(CHATTER)
+    """A start-up line of TensorFlow's C++ logging (absl, oneDNN, cudart, CPU features, and
+    the failed ``cuInit`` of a machine without a GPU driver)."""
+    return line.startswith(CHATTER) or (line.startswith("E0000 ") and "failed call to cuInit" in line)
 
 
 @contextlib.contextmanager

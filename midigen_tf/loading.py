@@ -45,11 +45,13 @@ def load_for_generation(weights: str | Path, notes_file: str | Path | None = Non
     """``(model, bundle, pipeline)`` for a checkpoint (``pipeline``: a ``pipelines.base.Pipeline``):
     a file, a training folder (its best checkpoint) or a shipped model's name (``shipped``)."""
     weights = require_path(resolve_weights(str(weights)), "weights file",
-                           "train first (python lstm.py), then use weights/weights.hdf5")
+                           "train first (python lstm.py), then use weights/lstm "
+                           "(its best checkpoint, weights.hdf5), or a shipped model's name "
+                           "(midigen models)")
     if not weights.name.endswith(WEIGHT_SUFFIXES):  # e.g. a text file: say that, not "no bundle"
         raise MidigenError(f"{weights} is not a weights file: its name does not end in "
                            f"{', '.join(WEIGHT_SUFFIXES)}",
-                           hint="give a checkpoint a training run wrote (weights/weights.hdf5), "
+                           hint="give a checkpoint a training run wrote (weights/lstm/weights.hdf5), "
                            "its folder, or a shipped model's name (midigen models)")
     if notes_file is not None:
         bundle = legacy_bundle(notes_file, preset)

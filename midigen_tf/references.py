@@ -19,6 +19,7 @@ class Reference:
     model: str
     corpus: str
     vocabulary: str
+    preset: str  # our preset that trains it (its run's default folder: weights/PRESET)
 
 
 REFERENCES: dict[str, Reference] = {
@@ -26,11 +27,11 @@ REFERENCES: dict[str, Reference] = {
         "seed003", "lstm",
         "seed 003 alternative model: note/chord LSTM 250/350/350, window 120",
         "39 MIDI files of 20th-century composers (not available)",
-        "not stated (note/chord tokens of their corpus)"),
+        "not stated (note/chord tokens of their corpus)", "lstm-alt"),
     "seed004": Reference(
         "seed004", "pianoroll",
         "seed 004 piano-roll LSTM 512, 50 frames of 256 cells, 160,000 samples per epoch",
-        "not named", "none (256 binary cells per 0.1 s frame)"),
+        "not named", "none (256 binary cells per 0.1 s frame)", "pianoroll"),
 }
 
 # Seed 003, alternative model (seq 120, LSTM 250/350/350), training loss per epoch, read off

@@ -28,6 +28,7 @@ from midigen_tf.checkpoints import BestCheckpoint, HistoryWriter, ResumePoint, T
 from midigen_tf.console import keras_verbosity
 from midigen_tf.distribute import Placement, check_same_data, fingerprint, prepare_model, shard
 from midigen_tf.errors import MidigenError
+from midigen_tf.io import atomic
 from midigen_tf.models import parameter_counts
 from midigen_tf.pipelines.base import DataSource, Prepared
 
@@ -98,7 +99,9 @@ def describe(model, echo) -> None:
 def resume_config(weights_dir: str | Path, overrides: dict | None = None) -> dict:
     """The config of the run saved in ``weights_dir/last.keras``, with ``overrides`` applied."""
     config = dict(checkpoints.read_resume_state(weights_dir)["config"])
-    config.update(overrides or {})
+    # checked as a new run's --set is: settings of the run's preset, of the preset's types
+    checked = registry.make_config(config["preset"], overrides or {})
+    config.update({key: checked[key] for key in overrides or {}})
     return config
 
 
@@ -178,7 +181,7 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
              f"from {weights_dir / checkpoints.RESUME_NAME}")
 
     for name, array in prepared.arrays.items():
-        np.save(out_dir / f"{name}.npy", array)
+        atomic.write_with(out_dir / f"{name}.npy", lambda tmp, a=array: np.save(tmp, a))
     monitor = "val_loss" if prepared.val is not None else "loss"
     bundle = Bundle(config=config, vocab=prepared.vocab,
                     extra={"data": str(source.data_dir), **prepared.extra})

@@ -118,6 +118,13 @@ def test_resume_refuses_a_finished_run_and_a_missing_one(tiny_corpus, tmp_path):
     r = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--resume", "--model",
                                   "lstm-alt", "--weights-dir", str(weights)])
     assert r.exit_code == 1 and "holds a 'lstm' run" in r.output
+    resume = ["train", "--data", str(tiny_corpus), "--resume", "--epochs", "2", "--weights-dir",
+              str(weights), "--no-cache", "--jobs", "1"]
+    r = CliRunner().invoke(main, [*resume, "--set", "unknown_key=1"])  # checked as a new run's
+    assert r.exit_code == 1 and "unknown setting(s) unknown_key for model 'lstm'" in r.output
+    r = CliRunner().invoke(main, [*resume, "--set", "dense_units=[8]"])
+    assert r.exit_code == 1 and "setting dense_units=[8] has type list, expected int" in r.output
+    assert checkpoints.read_resume_state(weights)["epochs_done"] == 1  # nothing trained
 
 
 def load_everything(weights: Path) -> dict[str, int]:
@@ -207,3 +214,29 @@ def test_another_preset_never_overwrites_a_runs_resume_point(tiny_corpus, tmp_pa
     again = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--epochs", "1",
                                       "--weights-dir", str(weights), *TINY])
     assert again.exit_code == 0, again.output  # the same preset may start over there
+
+
+def test_two_presets_with_default_options_keep_both_runs(tiny_corpus, tmp_path, monkeypatch):
+    """No --weights-dir: each preset trains in weights/PRESET, so the second run leaves the
+    first one's checkpoints, resume point and arrays as they were, and --resume finds its own."""
+    monkeypatch.chdir(tmp_path)
+    runs = {"lstm": [], "pianoroll-tiny": ["--set", "units=[8]", "--set", "sequence_length=10",
+                                           "--set", "samples_per_epoch=32"]}
+    saved = {}
+    for preset, extra in runs.items():
+        r = CliRunner().invoke(main, ["train", "--model", preset, "--data", str(tiny_corpus),
+                                      "--epochs", "1", *(TINY if preset == "lstm" else
+                                                         ["--no-cache", "--jobs", "1"]), *extra])
+        assert r.exit_code == 0, r.output
+        folder = Path("weights") / preset
+        assert f"best checkpoint: {folder / 'weights.hdf5'}" in r.output
+        saved[preset] = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+        assert {"weights.hdf5", "weights.json", "last.keras", "history.json"} <= set(saved[preset])
+    assert "tokens.npy" in saved["lstm"] and "tokens.npy" not in saved["pianoroll-tiny"]
+    for preset, files in saved.items():  # both runs intact after both trained
+        folder = Path("weights") / preset
+        assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == files
+    r = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--resume", "--epochs", "2",
+                                  "--no-cache", "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    assert f"resuming after epoch 1 of 2 from {Path('weights') / 'lstm' / 'last.keras'}" in r.output

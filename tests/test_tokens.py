@@ -215,6 +215,29 @@ def test_bundle_round_trip_and_mismatches(trained, tmp_path, make_midi):
     assert not os.path.exists(moved / "x.mid") and not os.path.exists(moved / "y.mid")
 
 
+def test_training_saves_the_tokenizer_as_miditoks_own_json(trained):
+    """``tokenizer.json`` beside the bundle is MidiTok's own file: MidiTok alone (its class's
+    ``params``, or ``from_pretrained`` on the folder) loads it, with the bundle's vocabulary, and
+    encodes a training piece to exactly the ids the model was trained on."""
+    import miditok
+
+    folder = trained / "w"
+    assert (folder / tp.TOKENIZER_FILE).is_file()
+    bundle = load_bundle(folder / "weights.hdf5")
+    by_params = miditok.REMI(params=folder / tp.TOKENIZER_FILE)
+    by_folder = miditok.REMI.from_pretrained(folder)  # MidiTok's default file name in a folder
+    assert tl.vocabulary(by_params) == tl.vocabulary(by_folder) == bundle.vocab
+    made = tl.make_tokenizer(bundle.config)  # the tokenizer training built from the config
+    assert tl.tokenizer_to_json(by_params)["config"] == tl.tokenizer_to_json(made)["config"]
+    trained_ids = np.load(folder / f"{tp.TOKENS_ARRAY}.npy")  # BOS p0 EOS BOS p1 EOS ...
+    bos, eos = by_params.vocab["BOS_None"], by_params.vocab["EOS_None"]
+    first = trained_ids[1:list(trained_ids).index(eos)]
+    assert trained_ids[0] == bos and len(first) > 50
+    encoded = by_params.encode(symusic.Score(str(trained / "songs" / "p0.mid")))
+    ids = (encoded[0] if isinstance(encoded, list) else encoded).ids
+    np.testing.assert_array_equal(ids, first)
+
+
 def test_embedding_model_runs_every_engine_with_the_same_windowed_tokens():
     """The pipelined windowed engine (ids tiled before the Embedding) gives the tokens of a
     fresh model pass per window; stateful agrees on the first token."""

@@ -12,11 +12,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from midigen_tf.console import quiet_tensorflow_import
+
+quiet_tensorflow_import()  # before anything imports TensorFlow: its start-up lines stay out of the log
 
 import streamlit as st  # noqa: E402
 
 from midigen_tf.app import studio  # noqa: E402
+from midigen_tf.config import WEIGHTS_ROOT  # noqa: E402
 from midigen_tf.errors import MidigenError  # noqa: E402
 
 MAX_LENGTH = 2000
@@ -24,16 +27,18 @@ MAX_LENGTH = 2000
 
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="streamlit_app.py")
-    parser.add_argument("--weights-root", default=os.environ.get("MIDIGEN_WEIGHTS", "weights"))
+    parser.add_argument("--weights-root", default=os.environ.get("MIDIGEN_WEIGHTS", WEIGHTS_ROOT))
     return parser.parse_known_args(sys.argv[1:])[0]
 
 
 @st.cache_resource(show_spinner="loading the model ...")
 def load(weights: str, mtime: float):
     """``(model, bundle, pipeline)``; cached per file and modification time."""
+    from midigen_tf.console import captured_stderr_fd
     from midigen_tf.loading import load_for_generation
 
-    return load_for_generation(weights)
+    with captured_stderr_fd():  # TensorFlow's first device look-up logs a failed cuInit
+        return load_for_generation(weights)
 
 
 @st.cache_resource

@@ -25,6 +25,7 @@ from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import ParseReport, parse_files
 from midigen_tf.errors import MidigenError
+from midigen_tf.io.midi import MidiStyle, write_stream
 
 PART_MODES = ("all", "faithful")
 PARSER_VERSION = 1
@@ -153,7 +154,7 @@ def tokens_to_stream(tokens: list[str], offset_step: float = 0.5):
     return stream.Stream([instrument.Piano()] + output)
 
 
-def create_midi(tokens: list[str], path: str | os.PathLike, offset_step: float = 0.5) -> Path:
-    from midigen_tf.io.midi import write_stream
-
-    return write_stream(tokens_to_stream(tokens, offset_step), path)
+def create_midi(tokens: list[str], path: str | os.PathLike, offset_step: float = 0.5,
+                style: MidiStyle | None = None) -> Path:
+    """The report's MIDI of ``tokens``; ``style``: --bpm, --program (``io.midi``)."""
+    return write_stream(tokens_to_stream(tokens, offset_step), path, style)

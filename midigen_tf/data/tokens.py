@@ -28,6 +28,7 @@ from midigen_tf.data.cache import FileCache
 from midigen_tf.data.files import require_files
 from midigen_tf.data.parallel import ParseReport, parse_files
 from midigen_tf.errors import MidigenError
+from midigen_tf.io.midi import MidiStyle
 
 TOKENIZATIONS = {"remi": "REMI", "tsd": "TSD", "midilike": "MIDILike"}
 # MidiTok 3's defaults (miditok.constants), as JSON-able --set values; tests check they agree.
@@ -249,8 +250,8 @@ def decode(tok, ids):
     return score, fixed
 
 
-def write_score(score, path: str | os.PathLike) -> Path:
-    """Write a symusic Score as MIDI, atomically."""
-    from midigen_tf.io import atomic
+def write_score(score, path: str | os.PathLike, style: MidiStyle | None = None) -> Path:
+    """Write a symusic Score as MIDI, atomically; ``style``: --bpm, --program (``io.midi``)."""
+    from midigen_tf.io.midi import write_midi
 
-    return atomic.write_output(path, lambda p: score.dump_midi(str(p)))
+    return write_midi(path, lambda p: score.dump_midi(str(p)), style)

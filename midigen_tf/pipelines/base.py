@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from midigen_tf.io.midi import MidiStyle
+
 
 def silent(message: str) -> None:
     """The default ``echo``: reports go nowhere (the CLI passes ``click.echo``)."""
@@ -74,6 +76,7 @@ class GenerateOptions:
     kernel: str = "auto"  # how a step is computed: fused.KERNELS (docs/performance.md)
     extra: dict[str, Any] = field(default_factory=dict)
     echo: Callable[[str], None] = silent  # where generate reports (the CLI: click.echo)
+    style: MidiStyle = MidiStyle()  # --bpm, --program of every MIDI file written (io.midi)
 
     def __post_init__(self) -> None:
         """The one check of the shared options (the CLI, the app and tests all build these)."""

@@ -21,6 +21,7 @@ from midigen_tf.data.batches import window_dataset
 from midigen_tf.errors import MidigenError
 from midigen_tf.generate import one_hot_encoding
 from midigen_tf.io import atomic
+from midigen_tf.io.midi import MidiStyle, write_stream
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 from midigen_tf.sampling import Pick
 
@@ -195,7 +196,7 @@ def write_melodies(rows, prefix: list[str], bundle, options: GenerateOptions) ->
     paths = []
     for row, path in zip(rows, options.output_paths()):
         melody = prefix + [mapping[i] for i in row]
-        paths += write_melody(folk.decode(melody, step), Path(path), png=png)
+        paths += write_melody(folk.decode(melody, step), Path(path), png=png, style=options.style)
     return paths
 
 
@@ -240,16 +241,17 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     return write_melodies(rows, seed, bundle, options)
 
 
-def write_melody(events, path: Path, png: bool = True) -> list[Path]:
-    """``path`` (MIDI), ``path.musicxml`` and ``path.png`` of a melody; returns the files."""
-    from midigen_tf.io.midi import write_stream
+def write_melody(events, path: Path, png: bool = True,
+                 style: MidiStyle | None = None) -> list[Path]:
+    """``path`` (MIDI), ``path.musicxml`` and ``path.png`` of a melody; returns the files.
+    ``style`` (--bpm, --program) is applied to the MIDI file."""
     from midigen_tf.io.score import write_score
 
     if not events:
         raise MidigenError("the model ended the melody before its first note",
                            hint="sample again (--seed), raise --temperature or give a seed melody")
     stream = folk.to_stream(events, title=path.stem)
-    written = [write_stream(stream, path)]
+    written = [write_stream(stream, path, style)]
     written += write_score(stream, path.with_suffix(""), png=png)
     return written
 

@@ -73,7 +73,8 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     vocab = bundle.vocab
     paths = []
     for row, path in zip(ids, options.output_paths()):
-        notes_lib.create_midi([vocab[i] for i in row], path, float(config.get("offset_step", 0.5)))
+        notes_lib.create_midi([vocab[i] for i in row], path, float(config.get("offset_step", 0.5)),
+                              style=options.style)
         paths.append(Path(path))
     return paths
 

@@ -26,7 +26,7 @@ from midigen_tf.data import notetable as nt
 from midigen_tf.errors import MidigenError, reading
 from midigen_tf.sampling import Pick
 from midigen_tf.io import atomic, audio, plots
-from midigen_tf.io.midi import note_table, read_notes, write_notes
+from midigen_tf.io.midi import MidiStyle, note_table, read_notes, write_notes
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
 from midigen_tf.sampling import choose
 
@@ -284,11 +284,12 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
                   for _ in paths]
     written: list[Path] = []
     for path, (actual, predicted) in zip(paths, pieces):
-        written += _to_sound(actual, predicted, Path(path), settings, options.echo)
+        written += _to_sound(actual, predicted, Path(path), settings, options.echo, options.style)
     return written
 
 
-def _to_sound(actual, predicted, path: Path, s: dict[str, Any], echo) -> list[Path]:
+def _to_sound(actual, predicted, path: Path, s: dict[str, Any], echo,
+              style: MidiStyle | None = None) -> list[Path]:
     pitches = to_midi(predicted, s["scale"], int(s["midi_low"]), int(s["midi_high"]))
     names = [audio.note_name(p) for p in pitches]
     rows = ["Sample,Actual Value,Predicted Value,MIDI,Musical Note"]
@@ -300,7 +301,7 @@ def _to_sound(actual, predicted, path: Path, s: dict[str, Any], echo) -> list[Pa
     echo(f"{midi_path.name}:\n" + "\n".join(r.replace(",", "\t") for r in rows[:21] + more))
     starts = np.arange(len(pitches)) * float(s["note_seconds"])
     written = [write_notes(note_table(pitches, np.full(len(pitches), int(s["velocity"])), starts,
-                                      starts + float(s["note_seconds"])), midi_path)]
+                                      starts + float(s["note_seconds"])), midi_path, style=style)]
     written.append(atomic.write_text(midi_path.with_suffix(".csv"), "\n".join(rows) + "\n"))
     wave = audio.sequence_audio(pitches, float(s["note_seconds"]), int(s["sample_rate"]),
                                 fade_ms=float(s["fade_ms"]))

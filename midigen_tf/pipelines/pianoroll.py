@@ -197,7 +197,7 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     written = []
     for roll, out in zip(rolls, options.output_paths()):
         piece = roll if opts["include_primer"] else roll[window:]
-        written.append(write_notes(roll_to_notes(piece, fs), out))
+        written.append(write_notes(roll_to_notes(piece, fs), out, style=options.style))
         if opts["image"]:
             written.append(piano_roll_image(piece, Path(out).with_suffix(".png"), frame_seconds=fs,
                                             title=f"{Path(out).name}: {len(piece) * fs:.0f} s"))

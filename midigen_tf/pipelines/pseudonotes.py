@@ -133,7 +133,8 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     stepper = EncoderDecoderStepper(*inference_models(model), period=period)
     pick = sampler(rng, options.temperature, options.top_k, options.top_p)
     tokens = generate_steps(stepper, primers, options.n, pick, progress=True)
-    return [write_notes(pn.playable(encoding.decode(vocab_parts[row])), path, program=program)
+    return [write_notes(pn.playable(encoding.decode(vocab_parts[row])), path, program=program,
+                        style=options.style)
             for row, path in zip(tokens, options.output_paths())]
 
 

@@ -10,7 +10,8 @@ vocabulary, so generation rebuilds the tokenizer without the corpus. Generation 
 shared engine (``generate.generate_tokens``: windowed or stateful, argmax or temperature /
 top-k / top-p, several pieces at once), starting from a random training window or a
 ``--primer``; each generated sequence is repaired (``data.tokens.repair``) and decoded to MIDI
-with its real onsets, durations and velocities.
+with its real onsets, durations and velocities. After training, the tokenizer is also written
+beside the checkpoints as MidiTok's own ``tokenizer.json`` (``after_training``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from midigen_tf.generate import generate_tokens
 from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared, with_held_out
 
 TOKENS_ARRAY = "miditok_tokens"
+TOKENIZER_FILE = "tokenizer.json"  # MidiTok's own file, beside the bundle
 
 
 def id_encoding(ids):
@@ -112,7 +114,7 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
         except MidigenError as err:
             empty.append(f"{path}: {err.message}")
             continue
-        paths.append(tokens_lib.write_score(score, path))
+        paths.append(tokens_lib.write_score(score, path, options.style))
     if empty:
         done = f"wrote {', '.join(map(str, paths))}; " if paths else ""
         raise MidigenError(f"{done}{len(empty)} piece(s) not written: " + "; ".join(empty),
@@ -120,4 +122,16 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     return paths
 
 
-PIPELINE = Pipeline(name="tokens", prepare=prepare, generate=generate)
+def after_training(model, prepared: Prepared, weights_dir, history, echo) -> None:
+    """The bundle's tokenizer as MidiTok's own JSON (``tokenizer.save``), ``tokenizer.json``
+    beside the checkpoints: MidiTok loads it without midigen_tf, e.g.
+    ``miditok.REMI(params="weights/lstm-remi/tokenizer.json")``."""
+    from midigen_tf.io import atomic
+
+    tok = tokens_lib.tokenizer_from_json(prepared.extra["tokenizer"])
+    path = atomic.write_with(Path(weights_dir) / TOKENIZER_FILE, tok.save)
+    echo(f"MidiTok tokenizer (loadable with MidiTok alone): {path}")
+
+
+PIPELINE = Pipeline(name="tokens", prepare=prepare, generate=generate,
+                    after_training=after_training)
