@@ -156,12 +156,15 @@ def load_weights(model, weights_path: str | os.PathLike, bundle: Bundle | None =
     model_shapes = Counter(tuple(int(d) for d in w.shape) for w in model.weights)
     only_model = sorted((model_shapes - file_shapes).elements())
     only_file = sorted((file_shapes - model_shapes).elements())
-    vocab = ""
+    vocab, built_from = "", bundle.path if bundle and bundle.path else "the given config"
+    notes = bundle.extra.get("notes_file") if bundle is not None else None
+    if notes:  # --notes: the vocabulary is the pickle's, not a bundle's
+        built_from = f"preset {bundle.config.get('preset')!r} and --notes {notes}"
     if bundle is not None and bundle.vocab is not None and hasattr(bundle.vocab, "__len__"):
-        vocab = f"; the bundle's vocabulary has {len(bundle.vocab)} entries"
+        whose = f"the vocabulary of {notes}" if notes else "the bundle's vocabulary"
+        vocab = f"; {whose} has {len(bundle.vocab)} entries"
     raise MidigenError(
-        f"the weights in {path} do not fit the model built from "
-        f"{bundle.path if bundle and bundle.path else 'the given config'}{vocab}: "
+        f"the weights in {path} do not fit the model built from {built_from}{vocab}: "
         f"model expects shapes {only_model[:6]}, file holds {only_file[:6]} ({detail})",
         hint="use the bundle (.json) written with these weights, or the --notes/--data the "
         "weights were trained on",

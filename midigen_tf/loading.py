@@ -25,7 +25,8 @@ def legacy_bundle(notes_file: str | Path, preset: str) -> Bundle:
     config["n_vocab"] = len(vocab)
     index = {t: i for i, t in enumerate(vocab)}
     ids = np.array([index[t] for t in notes], dtype=np.int32)
-    return Bundle(config=config, vocab=vocab, arrays={TOKENS_ARRAY: ids})
+    return Bundle(config=config, vocab=vocab, arrays={TOKENS_ARRAY: ids},
+                  extra={"notes_file": str(notes_file)})
 
 
 def _legacy_preset_that_fits(weights: Path, bundle: Bundle) -> str | None:

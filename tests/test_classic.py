@@ -62,6 +62,15 @@ def test_faithful_mode_loses_file_with_empty_first_part_and_default_does_not(tmp
     path = _empty_first_part(tmp_path / "e.mid")
     assert notes_lib.parse_midi_tokens(path, "faithful") == []
     assert len(notes_lib.parse_midi_tokens(path, "all")) == 10
+    # the skip reason names the part faithful mode read, and the way to read every part
+    pm = pretty_midi.PrettyMIDI()  # and one file it keeps: a piano part alone
+    pm.instruments.append(pretty_midi.Instrument(0))
+    pm.instruments[0].notes += [pretty_midi.Note(80, 60 + i, i * 0.5, i * 0.5 + 0.4) for i in range(4)]
+    pm.write(str(tmp_path / "kept.mid"))
+    _, report = notes_lib.get_notes(tmp_path, "faithful", None, jobs=1, progress=False)
+    reasons = dict(report.skipped)
+    assert "parts[0], the one part the report's script reads" in reasons[path]
+    assert "--set part_mode=all reads every part" in reasons[path]
 
 
 def _report_prepare_sequences(notes, sequence_length):

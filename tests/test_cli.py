@@ -122,6 +122,8 @@ def test_legacy_weights_with_notes_pickle(trained, tmp_path):
     r = run("generate", legacy, "--notes", pickle_path, "-n", 10, "-o", tmp_path / "l.mid", ok=False)
     # the legacy preset is the full seed-003 model: a tiny checkpoint does not fit it
     assert r.exit_code == 1 and "do not fit" in r.output
+    assert (f"the model built from preset 'lstm' and --notes {pickle_path}; the vocabulary of "
+            f"{pickle_path} has {len(set(notes))} entries") in r.output  # not "the bundle's"
 
 
 def test_compare_prints_both_tables_and_says_what_it_compares(trained):

@@ -66,8 +66,13 @@ def parse_midi_tokens(path: str | os.PathLike, part_mode: str = "all") -> list[s
     return tokens_of_stream(elements)
 
 
-def _no_notes(tokens: list[str]) -> str | None:
-    return None if tokens else "no pitched notes or chords (drum-only, meta-only or empty part)"
+def _no_notes(tokens: list[str], part_mode: str = "all") -> str | None:
+    if tokens:
+        return None
+    if part_mode == "faithful":  # other parts may hold notes: say which part was read
+        return ("no pitched notes or chords in parts[0], the one part the report's script reads "
+                "(part_mode=faithful; --set part_mode=all reads every part)")
+    return "no pitched notes or chords (drum-only, meta-only or empty part)"
 
 
 def get_notes(data_dir: str | os.PathLike, part_mode: str = "all", cache_dir=None,
@@ -81,7 +86,8 @@ def get_notes(data_dir: str | os.PathLike, part_mode: str = "all", cache_dir=Non
     cache = FileCache(cache_dir, "notes", {"part_mode": part_mode, "v": PARSER_VERSION})
     parse = functools.partial(parse_midi_tokens, part_mode=part_mode)
     report = parse_files(files, parse, cache, jobs=jobs, progress=progress,
-                         desc="parsing MIDI", validate=_no_notes)
+                         desc="parsing MIDI",
+                         validate=functools.partial(_no_notes, part_mode=part_mode))
     notes = [tok for toks in report.parsed.values() for tok in toks]
     return notes, report
 
