@@ -13,9 +13,7 @@ from midigen_tf.shipped import resolve_weights
 
 def legacy_bundle(notes_file: str | Path, preset: str) -> Bundle:
     """A bundle for weights written by the original scripts, from their ``data/notes`` pickle."""
-    import numpy as np
-
-    from midigen_tf.data.notes import TOKENS_ARRAY, load_notes_pickle, vocabulary
+    from midigen_tf.data.notes import TOKENS_ARRAY, encode_tokens, load_notes_pickle, vocabulary
 
     notes = load_notes_pickle(notes_file)
     vocab = vocabulary(notes)
@@ -23,9 +21,7 @@ def legacy_bundle(notes_file: str | Path, preset: str) -> Bundle:
     if config["pipeline"] != "notes":
         raise MidigenError(f"--notes only applies to the classic note/chord presets, not {preset!r}")
     config["n_vocab"] = len(vocab)
-    index = {t: i for i, t in enumerate(vocab)}
-    ids = np.array([index[t] for t in notes], dtype=np.int32)
-    return Bundle(config=config, vocab=vocab, arrays={TOKENS_ARRAY: ids},
+    return Bundle(config=config, vocab=vocab, arrays={TOKENS_ARRAY: encode_tokens(notes, vocab)},
                   extra={"notes_file": str(notes_file)})
 
 

@@ -110,6 +110,7 @@ def _button(driver, text: str):
         (By.XPATH, f"//button[normalize-space(.)='{text}']")))
 
 
+@pytest.mark.slow
 def test_generate_listen_and_download_midi(app_url, browser, weights_root):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

@@ -120,6 +120,7 @@ def assert_stopped(proc: subprocess.Popen, server: int, port: int, log: Path, ho
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.slow
 def test_app_without_a_terminal_serves_and_a_stop_signal_stops_the_server(tmp_path, launch, signum):
     port = free_port()
     proc, server, log = launch(  # no --address: the default, this machine only
@@ -138,6 +139,7 @@ def _run(cmd: list[str], **kwargs) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_wheel_installed_outside_the_checkout_serves_the_app(tmp_path, launch):
     """Build a wheel from the project's files, install it (not editable) in a new venv and run
     that venv's ``midigen app`` from an unrelated folder, with no PYTHONPATH."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from benchmarks import speed
 from benchmarks.run import SPLIT_THREADS, cpu_features, main
 from benchmarks.training import Path
 
 
+@pytest.mark.slow
 def test_tiny_benchmark_runs_every_section(tmp_path, capsys):
     out = tmp_path / "bench.json"
     try:

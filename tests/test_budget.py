@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from midigen_tf.checkpoints import TimeBudget
@@ -50,6 +51,7 @@ def test_budget_does_not_start_an_epoch_that_would_end_past_the_limit():
     assert budget.stopped and budget.longest == 25.0
 
 
+@pytest.mark.slow
 def test_max_minutes_ends_a_long_run_after_one_epoch_with_its_files(tiny_corpus, tmp_path):
     weights = tmp_path / "w"
     r = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--epochs", "50",

@@ -63,6 +63,7 @@ def test_train_reports_skipped_files_and_trains_on_the_good(trained):
     assert bundle["config"]["units"] == [8, 8, 8] and len(bundle["vocab"]) == bundle["config"]["n_vocab"]
 
 
+@pytest.mark.slow
 def test_generate_writes_500_events_and_is_repeatable(trained, tmp_path):
     _, _, weights, _ = trained
     a, b = tmp_path / "a.mid", tmp_path / "b.mid"

@@ -71,6 +71,7 @@ def two_workers(args: list[str], weights: Path, second: list[str] | None = None,
     return outputs
 
 
+@pytest.mark.slow
 def test_two_workers_train_one_epoch_like_one_process(tiny_corpus, tmp_path):
     from midigen_tf.train import train
 
@@ -88,6 +89,7 @@ def test_two_workers_train_one_epoch_like_one_process(tiny_corpus, tmp_path):
     assert history[0]["loss"] == pytest.approx(single.history[0]["loss"], rel=0.05)
 
 
+@pytest.mark.slow
 def test_workers_with_different_data_stop_with_a_clear_error(tiny_corpus, tmp_path):
     """A worker that reads other files (here: one file fewer) would run other steps and meet
     its peer in the wrong collective; both workers stop before training and say why."""
@@ -112,6 +114,7 @@ OTHER_FAMILIES = {  # preset -> tiny settings, through the CLI (whatever feeds t
 
 
 @pytest.mark.parametrize("preset", list(OTHER_FAMILIES))
+@pytest.mark.slow
 def test_two_workers_train_other_families(preset, tiny_corpus, tmp_path, make_midi):
     """Piano roll and folk melodies train on two workers like one process, through the CLI."""
     from click.testing import CliRunner
@@ -149,6 +152,7 @@ def test_mirrored_strategy_trains_in_process(tiny_corpus, tmp_path):
     assert (tmp_path / "w" / "weights.hdf5").exists() and len(result.history) == 1
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_logical_cpus_matches_one_device(tiny_corpus, tmp_path):
     """MirroredStrategy with two replicas (two logical CPU devices, in their own process)
     trains the classic preset; its losses are close to one device's (batch-norm statistics
@@ -166,6 +170,7 @@ def test_mirrored_over_two_logical_cpus_matches_one_device(tiny_corpus, tmp_path
     assert (tmp_path / "mirrored" / "weights.hdf5").exists()
 
 
+@pytest.mark.slow
 def test_non_chief_writes_nothing_into_the_weights_folder(tiny_corpus, tmp_path):
     from midigen_tf.train import train
 

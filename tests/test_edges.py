@@ -119,6 +119,7 @@ def test_legacy_weights_of_lstm_512_name_the_preset(tmp_path):
 
 # -- 9. pictures ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_score_draws_the_tempo_note_and_every_page(tmp_path):
     from midigen_tf.io.render import midi_to_musicxml
     from midigen_tf.io.score import render_svgs, write_pngs
@@ -211,6 +212,7 @@ def _no_chatter(stderr: str) -> None:
 
 
 @pytest.mark.parametrize("args", [["predict.py", "--help"], ["-m", "midigen_tf.cli", "models"]])
+@pytest.mark.slow
 def test_commands_print_no_tensorflow_chatter(args):
     result = _run(args)
     assert result.returncode == 0, result.stderr
@@ -230,6 +232,7 @@ def logged_training(tmp_path_factory):
     return root, result
 
 
+@pytest.mark.slow
 def test_training_log_is_quiet_and_one_line_per_epoch(logged_training):
     _, result = logged_training
     assert result.returncode == 0, result.stderr
@@ -249,6 +252,7 @@ def test_training_files_follow_the_umask(logged_training):
         assert mode(weights / name) == 0o640, name
 
 
+@pytest.mark.slow
 def test_failing_run_prints_its_error_without_chatter(tmp_path):
     (tmp_path / "empty").mkdir()
     result = _run(["lstm.py", "--data", tmp_path / "empty", "--epochs", 1])

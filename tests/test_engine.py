@@ -74,6 +74,7 @@ def recompute_fn(model):
 
 
 @pytest.mark.parametrize("pipelined", [True, False])
+@pytest.mark.slow
 def test_windowed_gives_the_naive_loops_tokens(model, windows, pipelined):
     n = 12
     runner = Engine(model, scalar_encoding(V), "windowed", pipelined=pipelined)
@@ -97,6 +98,7 @@ def test_pipelined_window_probabilities_equal_a_fresh_window_pass(model, windows
         history = np.concatenate([history, nxt[:, None]], axis=1)
 
 
+@pytest.mark.slow
 def test_windowed_batch_rows_equal_single_runs(model, windows):
     batch = generate_tokens(model, windows, 8, scalar_encoding(V))
     for row, window in zip(batch, windows):
@@ -130,6 +132,7 @@ def test_per_step_sampling_path_matches_compiled_argmax(model, windows, engine):
     np.testing.assert_array_equal(fast, stepped)
 
 
+@pytest.mark.slow
 def test_sampling_is_seeded(model, windows):
     runs = [generate_tokens(model, windows, 10, scalar_encoding(V), np.random.default_rng(s),
                             temperature=2.0, engine="stateful") for s in (3, 3, 4)]
@@ -190,6 +193,7 @@ def test_unrolled_model_computes_the_same_function(model):
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_bfloat16_option_trains_and_keeps_float32_weights_and_output():
     config = tiny_config(precision="mixed_bfloat16")
     bf16 = registry.build_model(config)
@@ -203,6 +207,7 @@ def test_bfloat16_option_trains_and_keeps_float32_weights_and_output():
         registry.build_model(tiny_config(precision="float8"))
 
 
+@pytest.mark.slow
 def test_notes_pipeline_generates_k_pieces_with_the_stateful_engine(tiny_corpus, tmp_path):
     from midigen_tf.loading import load_for_generation
     from midigen_tf.pipelines.base import DataSource, GenerateOptions

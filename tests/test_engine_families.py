@@ -52,6 +52,7 @@ def old_generate_tokens(model, windows, n, encode, rng, temperature=None, top_k=
 
 @pytest.mark.parametrize("engine", ["windowed", "stateful"])
 @pytest.mark.parametrize("sampling", [ARGMAX, {"temperature": 1.5, "top_k": 5, "top_p": 0.9}])
+@pytest.mark.slow
 def test_classic_tokens_equal_the_old_loop(engine, sampling):
     v, length = 17, 5
     config = registry.make_config("lstm", {"units": [8, 8, 8], "sequence_length": length,

@@ -41,6 +41,7 @@ def tokens(model, family, engine, kernel, k, n=40):
 @pytest.mark.parametrize("family", ["classic", "folk"])
 @pytest.mark.parametrize("engine", ["windowed", "stateful"])
 @pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.slow
 def test_fast_kernels_give_the_layers_tokens(request, family, engine, k):
     model = request.getfixturevalue(family)
     assert all(fusable(layer) for layer in model.layers if "lstm" in layer.name)
@@ -59,6 +60,7 @@ def test_fused_argmax_crosses_the_chunk_boundary(classic):
 
 
 @pytest.mark.parametrize("engine", ["windowed", "stateful"])
+@pytest.mark.slow
 def test_fused_step_probabilities_match_the_layers(classic, engine):
     """The pushed (sampling) path: the same probabilities to float rounding, step after step."""
     windows = np.random.default_rng(5).integers(0, V, (3, L))

@@ -36,6 +36,7 @@ def test_fast_layer_is_a_keras_lstm_with_the_same_weights():
     assert lstms[0].cell.__class__ is keras.layers.LSTMCell  # the stateful engine steps the cell
 
 
+@pytest.mark.slow
 def test_six_training_steps_give_the_same_losses_with_recurrent_dropout():
     """Same initial weights, batches and seeded dropout masks: the loss of every step agrees."""
     x, y = _batches()
@@ -84,6 +85,7 @@ def test_layer_gradients_match_keras(dropout, recurrent, sequences):
         np.testing.assert_allclose(b, a, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_checkpoints_are_interchangeable_both_ways(tmp_path):
     from midigen_tf.checkpoints import save_hdf5
 
@@ -127,6 +129,7 @@ def test_unknown_impl_is_a_clear_error():
 
 
 @pytest.mark.parametrize("engine", ["windowed", "stateful"])
+@pytest.mark.slow
 def test_generation_engines_give_the_same_tokens_with_the_fast_layer(engine):
     from midigen_tf.generate import generate_tokens, scalar_encoding
 

@@ -160,6 +160,7 @@ def test_prepare_report_split_and_cache(folder, tmp_path):
 
 
 @pytest.mark.parametrize("preset", list(TINY))
+@pytest.mark.slow
 def test_family_contract(preset, folder, tmp_path):
     from midigen_tf.loading import load_for_generation
     from midigen_tf.train import train

@@ -136,6 +136,7 @@ def test_models_that_cannot_are_refused_in_one_line(saved, tmp_path, preset, ext
     assert isinstance(result.exception, SystemExit) and not list(tmp_path.glob("piece*"))
 
 
+@pytest.mark.slow
 def test_predict_py_itself_refuses_without_a_traceback(saved, tmp_path):
     """The real entry point in a fresh process: exit 1, one line on stderr, no traceback."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}

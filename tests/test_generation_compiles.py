@@ -47,6 +47,7 @@ def _model():
     return registry.build_model(config)
 
 
+@pytest.mark.slow
 def test_a_seed_gives_the_same_sampled_piece_on_every_kernel_and_run_after_run():
     model, encode = _model(), scalar_encoding(12)
     windows = np.random.default_rng(0).integers(0, 12, (2, 6))
@@ -62,6 +63,7 @@ def test_a_seed_gives_the_same_sampled_piece_on_every_kernel_and_run_after_run()
         np.testing.assert_array_equal(piece, first, err_msg=str(key))
 
 
+@pytest.mark.slow
 def test_another_seed_gives_another_piece():
     model, encode = _model(), scalar_encoding(12)
     windows = np.random.default_rng(0).integers(0, 12, (1, 6))

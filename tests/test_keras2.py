@@ -32,6 +32,7 @@ def keras2_run(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_keras2_weights_give_keras2_probabilities(keras2_run):
     model, bundle, _ = load_for_generation(keras2_run / "weights.hdf5",
                                            notes_file=keras2_run / "notes", preset="lstm")

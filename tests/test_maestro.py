@@ -154,6 +154,7 @@ def test_note_windows_are_lazy_and_reshuffled_each_epoch(table):
 # ------------------------------------------------------------------------------- models
 
 @pytest.mark.parametrize("preset", list(TINY))
+@pytest.mark.slow
 def test_model_contract(preset, maestro_dir, tmp_path):
     config = tiny_config(preset, split="file")
     prepared = pipe.prepare(config, DataSource(maestro_dir, tmp_path / "cache", jobs=1))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from midigen_tf import shipped
 from midigen_tf.io.midi import read_notes
 
@@ -23,6 +25,7 @@ def readme_example() -> str:
     return blocks[0]
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
     code = readme_example()
     assert 10 <= len(code.strip().splitlines()) <= 20  # short, as the issue asks

@@ -124,6 +124,7 @@ def tiny_run(tmp_path_factory):
     return base
 
 
+@pytest.mark.slow
 def test_training_writes_loss_curves_and_tensorboard_logs(tiny_run):
     history = json.loads((tiny_run / "w" / "history.json").read_text())
     assert len(history) == 2 and all("val_loss" in row for row in history)

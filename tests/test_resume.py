@@ -86,6 +86,7 @@ def test_ctrl_c_saves_then_resume_continues(tiny_corpus, tmp_path, monkeypatch):
     assert int(resumed.optimizer.iterations.numpy()) > steps  # counted on, not from zero
 
 
+@pytest.mark.slow
 def test_a_run_in_parts_trains_as_the_unbroken_run(tiny_corpus, tmp_path):
     """Epoch 2 after --resume sees epoch 2's batches (not epoch 1's again) and epoch 2's dropout
     masks, with the restored optimizer state: the losses match the run that went straight
@@ -153,6 +154,7 @@ def load_everything(weights: Path) -> dict[str, int]:
     return loaded
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_leaves_only_whole_files(tiny_corpus, tmp_path):
     weights = tmp_path / "w"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -199,6 +201,7 @@ def test_resume_point_is_atomic_and_self_describing(tmp_path):
         checkpoints.read_resume_state(tmp_path)
 
 
+@pytest.mark.slow
 def test_another_preset_never_overwrites_a_runs_resume_point(tiny_corpus, tmp_path):
     weights = tmp_path / "w"
     first = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--epochs", "1",
@@ -216,6 +219,7 @@ def test_another_preset_never_overwrites_a_runs_resume_point(tiny_corpus, tmp_pa
     assert again.exit_code == 0, again.output  # the same preset may start over there
 
 
+@pytest.mark.slow
 def test_two_presets_with_default_options_keep_both_runs(tiny_corpus, tmp_path, monkeypatch):
     """No --weights-dir: each preset trains in weights/PRESET, so the second run leaves the
     first one's checkpoints, resume point and arrays as they were, and --resume finds its own."""

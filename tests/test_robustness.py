@@ -164,6 +164,7 @@ def _ok(path):
     return [Path(path).name]
 
 
+@pytest.mark.slow
 def test_hanging_and_crashing_parsers_are_skipped_and_the_rest_parsed(tmp_path):
     files = []
     for name in ("a_ok", "b_hang", "c_chang", "d_crash", "e_ok"):
@@ -289,6 +290,7 @@ def test_good_files_of_a_hostile_corpus_train(trained):
     assert np.isfinite(result.history[0]["loss"])
 
 
+@pytest.mark.slow
 def test_seed_makes_training_and_generation_repeatable(trained, hostile, tmp_path):
     from midigen_tf.train import train
 

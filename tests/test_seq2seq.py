@@ -228,6 +228,7 @@ def test_generate_from_a_primer_with_argmax_and_stateful_engine(prepared, tiny_c
 
 # ---- the CLIs ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_train_and_generate_through_the_cli(tiny_corpus, tmp_path):
     import json
 

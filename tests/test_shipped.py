@@ -71,6 +71,7 @@ def test_a_file_path_is_taken_as_it_is(tmp_path):
     assert shipped.resolve_weights("x.hdf5") == Path("x.hdf5")
 
 
+@pytest.mark.slow
 def test_training_in_a_fresh_clone_leaves_every_tracked_file_unchanged(tiny_corpus, tmp_path):
     if not (ROOT / ".git").exists() or shutil.which("git") is None:
         pytest.fail("this test needs the project's git checkout and git")
@@ -120,3 +121,29 @@ def test_a_run_past_its_best_epoch_says_both(shipped_root):
     (folder / "history.json").write_text(json.dumps(history + [dict(history[0], epoch=2)]))
     line = shipped.available()["tiny-demo"].summary()
     assert "2 of 1 epochs, best: epoch 1" in line
+
+
+REAL = sorted(shipped.available())  # the models shipped in this checkout, not a tiny stand-in
+MB = 1024 * 1024
+
+
+def test_the_checkout_ships_the_classic_and_a_folk_model():
+    assert {"lstm-seed003", "melody-lstm-kinder"} <= set(REAL)
+    weights = sum(p.stat().st_size for p in (ROOT / "weights").rglob("*") if p.is_file())
+    assert weights < 40 * MB  # the whole of weights/, resume points included
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REAL)
+def test_every_shipped_model_has_a_card_fits_its_size_and_generates(name, tmp_path):
+    folder = shipped.SHIPPED_DIR / name
+    card = (folder / "README.md").read_text()
+    assert card.startswith(f"# {name}") and "| seed |" in card and "| command |" in card
+    final = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith("last.")]
+    assert sum(p.stat().st_size for p in final) < 20 * MB  # the model without its resume point
+    out = tmp_path / "piece.mid"
+    r = CliRunner().invoke(main, ["generate", name, "-n", "12", "--seed", "1", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    from midigen_tf.io.midi import read_notes
+
+    assert len(read_notes(out)) > 0

@@ -51,6 +51,7 @@ def test_train_refuses_a_bad_thread_spec_before_reading_data(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow
 def test_lstm_py_trains_with_the_threads_it_was_given(tiny_corpus, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     probe = ("import sys, runpy; sys.argv = sys.argv[1:]; "

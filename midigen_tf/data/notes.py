@@ -37,6 +37,14 @@ def vocabulary(notes: list[str]) -> list[str]:
     return sorted(set(notes))
 
 
+def encode_tokens(notes: list[str], vocab: list[str]):
+    """The int32 ids of ``notes`` in ``vocab`` (the report's ``note_to_int``)."""
+    import numpy as np
+
+    index = {tok: i for i, tok in enumerate(vocab)}
+    return np.fromiter((index[t] for t in notes), dtype=np.int32, count=len(notes))
+
+
 def tokens_of_stream(elements) -> list[str]:
     from music21 import chord, note
 

@@ -17,8 +17,7 @@ from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Pre
 def prepare_from_tokens(config: dict, notes: list[str], source: DataSource, report: str = "") -> Prepared:
     seq_len = int(config["sequence_length"])
     vocab = vocabulary(notes)
-    index = {tok: i for i, tok in enumerate(vocab)}
-    ids = np.fromiter((index[t] for t in notes), dtype=np.int32, count=len(notes))
+    ids = notes_lib.encode_tokens(notes, vocab)
     config = {**config, "n_vocab": len(vocab)}
     encode = scalar_encoding(len(vocab))  # the report's input: index / n_vocab, (batch, L, 1)
     train, val, samples, n_windows = token_windows(ids, seq_len, int(config["batch_size"]), encode,
