@@ -233,10 +233,11 @@ def compare_cmd(reference, weights_dir):
     vocabulary size (from WEIGHTS_DIR/weights.json). A run of another family is refused."""
     from midigen_tf import compare, shipped
 
-    weights_dir = shipped.resolve_folder(weights_dir or Path(
-        config_choices.WEIGHTS_ROOT) / REFERENCES[reference].preset)
-    run = compare.read_run(weights_dir)
-    click.echo(compare.compare_table(reference, compare.load_history(weights_dir), run))
+    ref = REFERENCES[reference]
+    weights_dir = shipped.resolve_folder(weights_dir or Path(config_choices.WEIGHTS_ROOT) / ref.preset)
+    candidates = compare.runs_of_family(config_choices.WEIGHTS_ROOT, ref.family, shipped.SHIPPED_DIR)
+    history = compare.load_history(weights_dir, candidates)
+    click.echo(compare.compare_table(reference, history, compare.read_run(weights_dir)))
 
 
 MODEL_SETTINGS = ("units", "sequence_length", "epochs", "batch_size")  # what `models` shows

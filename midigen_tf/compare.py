@@ -60,11 +60,30 @@ def read_run(weights_dir: str | Path) -> RunInfo:
     return run_info(bundle.config, bundle.vocab, bundle.extra.get("data"), str(weights_dir), str(path))
 
 
-def load_history(weights_dir: str | Path) -> list[dict]:
+def runs_of_family(root: str | Path, family: str, shipped: str | Path) -> list[str]:
+    """``--weights-dir`` values of the runs under ``root`` (and shipped models, by name) whose
+    bundle says they are of ``family``: what a run can be compared with."""
+    found = [(str(h.parent), h.parent) for h in sorted(Path(root).glob("*/history.json"))]
+    found += [(h.parent.name, h.parent) for h in sorted(Path(shipped).glob("*/history.json"))]
+    out = []
+    for name, folder in found:
+        try:
+            if read_run(folder).family == family:
+                out.append(name)
+        except MidigenError:  # an unreadable bundle: not a candidate
+            continue
+    return out
+
+
+def load_history(weights_dir: str | Path, candidates: list[str] | None = None) -> list[dict]:
+    """``history.json`` of a run; ``candidates``: other runs to name when it has none."""
     path = Path(weights_dir) / "history.json"
     if not path.exists():
-        raise MidigenError(f"no training history at {path}",
-                           hint="train first, or point --weights-dir at a training run's folder")
+        hint = "train first, or point --weights-dir at a training run's folder"
+        if candidates:
+            hint = "runs of this family here: " + ", ".join(
+                f"--weights-dir {c}" for c in candidates)
+        raise MidigenError(f"no training history at {path}", hint=hint)
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -244,3 +244,10 @@ def test_two_presets_with_default_options_keep_both_runs(tiny_corpus, tmp_path, 
                                   "--no-cache", "--jobs", "1"])
     assert r.exit_code == 0, r.output
     assert f"resuming after epoch 1 of 2 from {Path('weights') / 'lstm' / 'last.keras'}" in r.output
+    # compare's default folder is the reference's preset (weights/pianoroll, weights/lstm-alt):
+    # without a run there, it names the runs of the same family that are here
+    r = CliRunner().invoke(main, ["compare", "seed004"])
+    assert r.exit_code == 1 and "no training history at weights/pianoroll/history.json" in r.output
+    assert "runs of this family here: --weights-dir weights/pianoroll-tiny" in r.output
+    r = CliRunner().invoke(main, ["compare", "seed003"])
+    assert r.exit_code == 1 and "--weights-dir weights/lstm, --weights-dir lstm-seed003" in r.output
