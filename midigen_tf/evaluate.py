@@ -165,7 +165,7 @@ def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
 def bar_lines(downbeat_beats: np.ndarray, last: float) -> np.ndarray:
     """Bar start positions (beats) from the time signatures' downbeats, extended past the last
     one at its bar length up to beat ``last``; 4/4 from beat 0 without downbeats."""
-    bars = np.asarray(downbeat_beats, dtype=np.float64)
+    bars = np.unique(np.asarray(downbeat_beats, dtype=np.float64))  # one per part: count once
     if len(bars) == 0 or bars[0] > 0:
         bars = np.concatenate([[0.0], bars])
     step = bars[-1] - bars[-2] if len(bars) > 1 else 4.0

@@ -52,7 +52,7 @@ class ShippedModel:
         if done and done != info.get("epoch"):
             trained = f"{done} of {config.get('epochs', '?')} epochs, best: epoch {info.get('epoch', '?')}"
         loss = f", {info['monitor']} {info['best']:.4f}" if "best" in info else ""
-        return (f"{self.name:16s} preset={config.get('preset', '?')}, data={data}"
+        return (f"{self.name:20s} preset={config.get('preset', '?')}, data={data}"
                 f"{f' ({held} files held out)' if held else ''}, {trained}{loss}, "
                 f"{self.size_mb:.1f} MB")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -67,6 +68,16 @@ def test_offbeats_and_three_four():
     assert r["onsets_per_bar"] == 3.0 and r["groove_consistency"] == 1.0
     assert math.isnan(rhythm([], [])["groove_consistency"])
     assert math.isnan(rhythm([0, 1], [1, 1])["groove_consistency"])  # one bar: no neighbours
+
+
+def test_a_downbeat_given_twice_is_one_bar_line():
+    """music21 writes the time signature into every part: the tempo map then lists each
+    downbeat once per part. Bars are counted once, with no zero-length bar (no 0/0 warning)."""
+    once = rhythm(np.arange(16) * 0.5, [0.5] * 16, downbeats=[0, 4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning fails the test
+        twice = rhythm(np.arange(16) * 0.5, [0.5] * 16, downbeats=[0, 0, 4, 4])
+    assert twice == once and once["onsets_per_bar"] == 8.0
 
 
 def test_rhythm_in_the_evaluation_report(tmp_path, make_midi):
