@@ -114,7 +114,7 @@ class GenerateOptions:
                        self.temperature is None and self.top_k is None and self.top_p is None
                        else "the model gives that token almost all the probability")
                 self.echo(f"note: {path} repeats one token {len(row)} times ({how}); sample "
-                          "with --temperature 1.0 --top-p 0.95, or train longer")
+                          "with --temperature 0.8 --top-p 0.95, or train longer")
 
     def output_paths(self) -> list[Path]:
         """``out.mid`` for one piece; ``out-1.mid``, ``out-2.mid`` ... for several."""
