@@ -235,8 +235,8 @@ def compare_cmd(reference, weights_dir):
 
     ref = REFERENCES[reference]
     weights_dir = shipped.resolve_folder(weights_dir or Path(config_choices.WEIGHTS_ROOT) / ref.preset)
-    candidates = compare.runs_of_family(config_choices.WEIGHTS_ROOT, ref.family, shipped.SHIPPED_DIR)
-    history = compare.load_history(weights_dir, candidates)
+    history = compare.load_history(weights_dir, lambda: compare.runs_of_family(
+        config_choices.WEIGHTS_ROOT, ref.family, shipped.SHIPPED_DIR))
     click.echo(compare.compare_table(reference, history, compare.read_run(weights_dir)))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from midigen_tf import references, registry
 from midigen_tf.bundle import load_bundle
@@ -75,14 +75,16 @@ def runs_of_family(root: str | Path, family: str, shipped: str | Path) -> list[s
     return out
 
 
-def load_history(weights_dir: str | Path, candidates: list[str] | None = None) -> list[dict]:
-    """``history.json`` of a run; ``candidates``: other runs to name when it has none."""
+def load_history(weights_dir: str | Path,
+                 candidates: Callable[[], list[str]] | None = None) -> list[dict]:
+    """``history.json`` of a run; ``candidates()``: other runs to name when it has none (only
+    looked for then)."""
     path = Path(weights_dir) / "history.json"
     if not path.exists():
         hint = "train first, or point --weights-dir at a training run's folder"
-        if candidates:
-            hint = "runs of this family here: " + ", ".join(
-                f"--weights-dir {c}" for c in candidates)
+        found = candidates() if candidates else []
+        if found:
+            hint = "runs of this family here: " + ", ".join(f"--weights-dir {c}" for c in found)
         raise MidigenError(f"no training history at {path}", hint=hint)
     try:
         return json.loads(path.read_text())
