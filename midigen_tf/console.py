@@ -97,3 +97,53 @@ def keras_verbosity() -> int:
         return 1 if sys.stdout.isatty() else 2
     except (AttributeError, ValueError):
         return 2
+
+
+@contextlib.contextmanager
+def interrupt_notice(echo, message: str) -> Iterator[None]:
+    """Say ``message`` the moment Ctrl-C (or SIGTERM) arrives, while the block runs.
+
+    Python raises ``KeyboardInterrupt`` only when the main thread runs Python again, and a
+    training step, or the compilation of the first one, runs in TensorFlow's C++ for seconds
+    to minutes: without a word the program looks hung. The C-level signal handler writes the
+    signal's number to the wakeup descriptor (``signal.set_wakeup_fd``) at once, whatever the
+    main thread is doing; a thread waiting on it says ``message`` (once). The main thread still
+    handles the signal as before. Main thread only; elsewhere the block runs as it is."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    try:
+        previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    except ValueError:  # not the main interpreter
+        os.close(read), os.close(write)
+        yield
+        return
+    wanted = {int(signal.SIGINT), int(signal.SIGTERM)}
+
+    def watch():
+        said = False
+        while True:
+            try:
+                got = os.read(read, 64)
+            except OSError:
+                return
+            if not got:  # the write end closed: the block is over
+                return
+            if not said and wanted & set(got):
+                said = True
+                echo(message)
+
+    watcher = threading.Thread(target=watch, name="interrupt-notice", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(write)
+        watcher.join(timeout=5)
+        os.close(read)

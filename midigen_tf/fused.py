@@ -2,7 +2,8 @@
 
 * ``auto`` (default) -- ``fused``, for both engines: the fastest on the wall clock on a quiet
   machine (docs/performance.md: stateful 0.29 vs 0.66 ms / note, windowed 2.5 vs 3.6 ms / note
-  against ``layers``). On a machine whose cores are busy with other work ``layers`` can win
+  against ``layers``), except where a family declares otherwise (``Pipeline.auto_kernel``: the
+  piano roll's windowed engine takes ``layers``, measured faster for its one wide layer). On a machine whose cores are busy with other work ``layers`` can win
   the windowed engine (TensorFlow's own matrix product spreads over every core): pass it.
 * ``fused`` -- every plain ``keras.layers.LSTM`` or ``FastLSTM`` (tanh / sigmoid, with bias, float32)
   becomes one matrix product per layer and step, ``[x, h] @ [W; U] + b``, with the weights
@@ -20,7 +21,7 @@ The engine reads the weights when it is built: build a new one after the weights
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import keras
 import numpy as np
@@ -30,12 +31,14 @@ from midigen_tf.models.fast_lstm import FastLSTM
 
 
 
-def resolve(kernel: str, engine: str) -> str:
-    """The kernel ``kernel`` means for ``engine`` ("windowed" or "stateful")."""
+def resolve(kernel: str, engine: str, preferred: Mapping[str, str] | None = None) -> str:
+    """The kernel ``kernel`` means for ``engine`` ("windowed" or "stateful"). ``preferred``:
+    a family's declared exceptions to ``auto`` per engine (``Pipeline.auto_kernel``), where
+    the benchmark measured another kernel faster than ``fused`` for its models."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel {kernel!r} is not one of {KERNELS}")
     if kernel == "auto":
-        return "fused"
+        return (preferred or {}).get(engine, "fused")
     return kernel
 
 

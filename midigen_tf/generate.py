@@ -38,6 +38,10 @@ POINTWISE = (keras.layers.Dense, keras.layers.Dropout, keras.layers.Activation,
              keras.layers.BatchNormalization, keras.layers.LayerNormalization,
              keras.layers.Embedding, keras.layers.ReLU, keras.layers.LeakyReLU,
              keras.layers.GaussianNoise, keras.layers.SpatialDropout1D, keras.layers.Masking)
+# Layers that attend over the whole window: never stepwise, wherever they sit. A custom layer
+# says so with a class attribute ``attends_over_time = True``.
+ATTENDING = (keras.layers.Attention, keras.layers.AdditiveAttention,
+             keras.layers.MultiHeadAttention, keras.layers.GroupQueryAttention)
 
 
 def scalar_encoding(n_vocab: int) -> Callable:
@@ -68,7 +72,7 @@ def _why_not_stepwise(layer) -> tuple[str, str, bool] | None:
     name = layer.name
     if isinstance(layer, keras.layers.Bidirectional):
         return "both", f"its layer {name} is bidirectional: it reads time both ways", True
-    if "attention" in type(layer).__name__.lower():
+    if isinstance(layer, ATTENDING) or getattr(layer, "attends_over_time", False):
         return "attention", f"its layer {name} attends over the whole window", True
     if isinstance(layer, keras.layers.RNN):
         return ("backwards", f"its layer {name} reads time backwards", True) if layer.go_backwards else None

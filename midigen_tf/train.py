@@ -25,7 +25,7 @@ import numpy as np
 from midigen_tf import checkpoints, registry
 from midigen_tf.bundle import Bundle
 from midigen_tf.checkpoints import BestCheckpoint, HistoryWriter, ResumePoint, TimeBudget
-from midigen_tf.console import keras_verbosity
+from midigen_tf.console import interrupt_notice, keras_verbosity
 from midigen_tf.distribute import Placement, check_same_data, fingerprint, prepare_model, shard
 from midigen_tf.errors import MidigenError
 from midigen_tf.io import atomic
@@ -208,7 +208,9 @@ def train(config: dict, source: DataSource, weights_dir: str | Path = "weights",
     train_data, val_data, steps, val_steps = _distributed_data(placement, prepared)
     prepare_model(placement, model)
     try:
-        with _sigterm_as_interrupt(), placement.scope():
+        notice = ("\nStopping: TensorFlow finishes the step it is running (the first step also "
+                  "compiles, which can take a minute), then the resume point is saved ...")
+        with _sigterm_as_interrupt(), interrupt_notice(echo, notice), placement.scope():
             model.fit(train_data, validation_data=val_data, epochs=int(config["epochs"]),
                       initial_epoch=initial_epoch, steps_per_epoch=steps,
                       validation_steps=val_steps, callbacks=callbacks,

@@ -61,7 +61,8 @@ def check_sampling(result: dict) -> None:
                 r = rows[f"{family}, {engine}, kernel={kernel}"]
                 assert set(r["ms"]) == {"argmax", *r["ratio"]} and len(r["ratio"]) >= 2, r
                 assert all(map(finite_positive, [*r["ms"].values(), *r["ratio"].values()])), r
-            auto = result["default_vs_layers"][f"{family}, {engine}"]
+            kernel = "layers" if (family, engine) == ("pianoroll", "windowed") else "fused"
+            auto = result["default_vs_layers"][f"{family}, {engine} (auto = {kernel})"]
             assert all(map(finite_positive, auto.values())), auto
     assert len(rows["classic, windowed, kernel=fused"]["ratio"]) == 3  # T, top-k, T + top-p
     assert finite_positive(result["worst_ratio"])

@@ -72,17 +72,49 @@ def test_another_seed_gives_another_piece():
     assert (a != b).any()
 
 
-@pytest.mark.parametrize("options", [(1.0, None, None), (0.7, None, None), (None, 5, None),
-                                     (None, None, 0.8), (1.3, 10, 0.9), (None, 1, None)])
-def test_traced_sampler_picks_what_the_numpy_sampler_picks(options):
-    rng = np.random.default_rng(3)
-    probs = rng.dirichlet(np.full(30, 0.3), size=64).astype(np.float32)
+SAMPLERS = [(1.0, None, None), (0.7, None, None), (None, 5, None), (None, 100, None),
+            (None, None, 0.8), (1.3, 10, 0.9), (None, 1, None), (0.8, None, 0.95)]
+
+
+def _traced_and_numpy(options, vocab, alpha, compiled=False):
+    """The traced sampler's picks and the numpy sampler's on the same 64 distributions: with
+    ``alpha`` 0.3 a few tokens hold the mass (top-k / top-p rank the ``TOP_CAP`` largest), with
+    3.0 it is spread (a nucleus of more than ``TOP_CAP`` tokens sorts the vocabulary)."""
+    import tensorflow as tf
+
+    probs = np.random.default_rng(3).dirichlet(np.full(vocab, alpha), size=64).astype(np.float32)
     u = np.random.default_rng(5).random((1, 64))
     expected = choose(probs, np.random.default_rng(5), *options)  # draws the same u
     temperature, top_k, top_p = options
-    got = np.asarray(choose_traced(probs, u[0], float(temperature or 1.0), int(top_k or 0),
-                                   float(1.0 if top_p is None else top_p)))
+    args = (float(temperature or 1.0), int(top_k or 0), float(1.0 if top_p is None else top_p))
+    if compiled:  # as the engines call it: the options are tensors
+        args = [tf.constant(a) for a in args]
+        return np.asarray(tf.function(choose_traced, jit_compile=True)(probs, u[0], *args)), expected
+    return np.asarray(choose_traced(probs, u[0], *args)), expected
+
+
+@pytest.mark.parametrize("options", SAMPLERS)
+@pytest.mark.parametrize("vocab, alpha", [(30, 0.3), (300, 0.3), (300, 3.0)])
+def test_traced_sampler_picks_what_the_numpy_sampler_picks(options, vocab, alpha):
+    got, expected = _traced_and_numpy(options, vocab, alpha)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", SAMPLERS)
+def test_the_xla_compiled_sampler_picks_what_the_numpy_sampler_picks(options):
+    for alpha in (0.3, 3.0):
+        got, expected = _traced_and_numpy(options, 300, alpha, compiled=True)
+        np.testing.assert_array_equal(got, expected, err_msg=f"alpha {alpha}")
+
+
+def test_a_wide_nucleus_is_wider_than_the_partial_sort():
+    """The spread distributions above need the whole sort: the test covers both paths."""
+    from midigen_tf.sampling import TOP_CAP
+
+    probs = np.random.default_rng(3).dirichlet(np.full(300, 3.0), size=64)
+    ranked = -np.sort(-probs, axis=-1)
+    assert (np.cumsum(ranked, axis=-1)[:, TOP_CAP - 1] < 0.8).all()
 
 
 def test_sampled_steps_run_inside_the_compiled_loop():

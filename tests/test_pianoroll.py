@@ -159,6 +159,28 @@ def test_generation_is_binary_and_guards_silence_and_stuck_notes(tiny_bundle, en
     assert len(notes) and (notes["end"] - notes["start"]).max() <= 0.4 + 1e-6
 
 
+@pytest.mark.parametrize("engine, kernel, expected", [
+    ("windowed", "auto", "layers"), ("stateful", "auto", "fused"), ("windowed", "fused", "fused")])
+def test_auto_kernel_is_what_the_family_declares(tiny_bundle, monkeypatch, engine, kernel,
+                                                 expected):
+    """``--kernel auto`` runs the piano roll's windowed engine on ``layers`` (measured faster
+    for its wide layer, docs/performance.md); an explicit kernel is kept as given."""
+    from midigen_tf import generate
+
+    config, bundle = tiny_bundle
+    built = []
+
+    class Recording(generate.Engine):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self.kernel)
+
+    monkeypatch.setattr(generate, "Engine", Recording)
+    pipeline.generate_rolls(family.build_model(config), bundle,
+                            GenerateOptions(n=3, engine=engine, kernel=kernel))
+    assert built == [expected]
+
+
 def test_generation_never_returns_nan(tiny_bundle, tmp_path):
     config, bundle = tiny_bundle
     model = family.build_model(config)

@@ -184,6 +184,37 @@ def test_sigkill_mid_epoch_leaves_only_whole_files(tiny_corpus, tmp_path):
     load_everything(weights)
 
 
+@pytest.mark.slow
+def test_ctrl_c_is_answered_at_once_then_saves(tiny_corpus, tmp_path):
+    """A real SIGINT to a training process: the notice comes from the watcher thread (the main
+    thread may be inside a TensorFlow step), then the resume point is saved and the run stops
+    with exit status 130."""
+    weights = tmp_path / "w"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "midigen_tf.cli", "train", "--data", str(tiny_corpus),
+           "--epochs", "500", "--weights-dir", str(weights), *TINY]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=Path(__file__).parent.parent)
+    try:
+        deadline = time.monotonic() + 300
+        while not (weights / "last.json").exists():  # an epoch is done: fit is running
+            assert proc.poll() is None, proc.stdout.read()[-2000:]
+            assert time.monotonic() < deadline, "training never wrote a resume point"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out[-2000:]
+    notice = out.find("\nStopping: TensorFlow finishes the step it is running")
+    stopped = out.find("\nStopped: training interrupted after")
+    assert 0 <= notice < stopped, out[-2000:]
+    assert out.count("Stopping: TensorFlow finishes") == 1
+    assert checkpoints.read_resume_state(weights)["interrupted"] is True
+
+
 def test_resume_point_is_atomic_and_self_describing(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
     model.compile(loss="mse", optimizer="adam")

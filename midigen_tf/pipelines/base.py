@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from midigen_tf.io.midi import MidiStyle
 
@@ -149,6 +149,9 @@ class Pipeline:
     * ``after_training(model, prepared, weights_dir, history_rows, echo) -> None``: what to
       evaluate, write and report once training is done (chief worker only). Default: nothing.
     * ``callbacks(config) -> list``: Keras callbacks added to the trainer's own. Default: none.
+    * ``auto_kernel``: engine -> the kernel ``--kernel auto`` means for this family's models
+      where the benchmark (``python -m benchmarks --sections sampling``) measured one faster
+      than ``fused``. Default: none (``fused`` for both engines).
     """
 
     name: str
@@ -157,3 +160,4 @@ class Pipeline:
     default_data: str | None = None
     after_training: Callable[..., None] = no_after_training
     callbacks: Callable[[dict[str, Any]], list] = no_callbacks
+    auto_kernel: Mapping[str, str] = field(default_factory=dict)

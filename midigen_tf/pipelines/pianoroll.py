@@ -37,6 +37,9 @@ from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Pre
 
 PRIMERS = "pianoroll_primers"  # arrays name: a few corpus windows to start generation from
 N_PRIMERS = 64
+# --kernel auto per engine: the benchmark measured layers faster than fused for the windowed
+# engine here (docs/performance.md, "Sampled generation"), where each step is one wide product
+AUTO_KERNEL = {"windowed": "layers"}
 GENERATE_DEFAULTS = {"mode": "threshold", "threshold": 0.5, "max_silence": 10, "max_hold": 40,
                      "include_primer": False, "image": True}
 
@@ -173,6 +176,7 @@ class FrameChooser(Pick):
 def generate_rolls(model, bundle, options: GenerateOptions) -> np.ndarray:
     """``(num_outputs, primer + n, 256)`` uint8 rolls: the primer windows and the new frames,
     through the shared engine (``--engine windowed|stateful``) and a ``FrameChooser``."""
+    from midigen_tf.fused import resolve
     from midigen_tf.generate import Engine, float_encoding, generate_steps
 
     opts = generation_options(options)
@@ -182,7 +186,8 @@ def generate_rolls(model, bundle, options: GenerateOptions) -> np.ndarray:
     choose = FrameChooser(opts, options, count, rng)
     choose.previous = primers[:, -1, :N_PITCHES] > 0
     runner = Engine(model, float_encoding, options.engine, dtype="float32",
-                    name=bundle.config.get("preset"), kernel=options.kernel)
+                    name=bundle.config.get("preset"),
+                    kernel=resolve(options.kernel, options.engine, AUTO_KERNEL))
     frames = generate_steps(runner, primers, int(options.n), choose, progress=True, unit="frame")
     return np.concatenate([primers.astype(np.uint8), frames], axis=1)
 
@@ -205,4 +210,4 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
 
 
 PIPELINE = Pipeline(name="pianoroll", prepare=prepare, generate=generate,
-                    after_training=after_training)
+                    after_training=after_training, auto_kernel=AUTO_KERNEL)
