@@ -212,7 +212,7 @@ def generate_cmd(weights, n, output, seed, temperature, top_k, top_p, primer, nu
                               extra=config_lib.parse_assignments(extra, "-O"), echo=click.echo,
                               style=MidiStyle(bpm=bpm, program=program))
     model, bundle, pipeline = load_for_generation(weights, notes_file=notes_file, preset=preset)
-    paths = pipeline.generate(model, bundle, options)
+    paths = pipeline.run(model, bundle, options)
     for path in paths:
         click.echo(f"wrote {path}")
     if wav:

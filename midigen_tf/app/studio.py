@@ -89,7 +89,7 @@ def generate_piece(model, bundle, pipeline, settings: Settings, out_dir: str | o
         top_k=int(settings.top_k) if sample and settings.top_k > 0 else None,
         top_p=float(settings.top_p) if sample and settings.top_p < 1 else None,
         primer=primer, num_outputs=1, extra=config_lib.parse_assignments(extra, "-O"))
-    paths = [Path(p) for p in pipeline.generate(model, bundle, options)]
+    paths = [Path(p) for p in pipeline.run(model, bundle, options)]
     midis = [p for p in paths if p.suffix.lower() in (".mid", ".midi")]
     if not midis:
         raise MidigenError(f"the {bundle.family} model wrote no MIDI ({[p.name for p in paths]})")

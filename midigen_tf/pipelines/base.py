@@ -134,6 +134,28 @@ def no_callbacks(config: dict[str, Any]) -> list:
     return []
 
 
+SAMPLING_OPTIONS = {"temperature": "--temperature", "top_k": "--top-k", "top_p": "--top-p"}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a family's generation can do, declared once; ``check`` is the one refusal of the
+    rest, in the engine's one-line form (``generate.refuse``). A refusal that depends on the
+    model or on ``-O`` options stays with the pipeline (e.g. the MAESTRO regression models)."""
+
+    stateful: str | None = None  # None: --engine stateful works; else why it cannot
+    refused_sampling: tuple[tuple[str, str, str], ...] = ()  # (option, why, use instead)
+
+    def check(self, options: GenerateOptions, name: str) -> None:
+        from midigen_tf.generate import refuse
+
+        if options.engine == "stateful" and self.stateful:
+            raise refuse(name, "generate with --engine stateful", self.stateful, "--engine windowed")
+        for option, why, instead in self.refused_sampling:
+            if getattr(options, option) is not None:
+                raise refuse(name, f"use {SAMPLING_OPTIONS[option]}", why, instead)
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """Every hook a pipeline provides; a hook left out gets the default written here.
@@ -149,6 +171,7 @@ class Pipeline:
     * ``after_training(model, prepared, weights_dir, history_rows, echo) -> None``: what to
       evaluate, write and report once training is done (chief worker only). Default: nothing.
     * ``callbacks(config) -> list``: Keras callbacks added to the trainer's own. Default: none.
+    * ``capabilities``: what its generation can do (``Capabilities``); ``run`` checks it.
     * ``auto_kernel``: engine -> the kernel ``--kernel auto`` means for this family's models
       where the benchmark (``python -m benchmarks --sections sampling``) measured one faster
       than ``fused``. Default: none (``fused`` for both engines).
@@ -161,3 +184,10 @@ class Pipeline:
     after_training: Callable[..., None] = no_after_training
     callbacks: Callable[[dict[str, Any]], list] = no_callbacks
     auto_kernel: Mapping[str, str] = field(default_factory=dict)
+    capabilities: Capabilities = Capabilities()
+
+    def run(self, model, bundle, options: GenerateOptions) -> list[Path]:
+        """``generate``, once ``capabilities`` allow the options (the CLI and the app call
+        this)."""
+        self.capabilities.check(options, bundle.config.get("preset") or self.name)
+        return self.generate(model, bundle, options)

@@ -13,7 +13,7 @@ import numpy as np
 
 from midigen_tf.data import folk as folk_data
 from midigen_tf.pipelines import folk
-from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
+from midigen_tf.pipelines.base import Capabilities, DataSource, GenerateOptions, Pipeline, Prepared
 
 def prepare(config: dict, source: DataSource) -> Prepared:
     return folk.prepare(config, source, autoencode=True)
@@ -21,13 +21,8 @@ def prepare(config: dict, source: DataSource) -> Prepared:
 
 def generate(model, bundle, options: GenerateOptions) -> list[Path]:
     """Decode melodies from z (around the seed's encoding, if a seed is given)."""
-    from midigen_tf.generate import refuse
     from midigen_tf.models import folk_vae
 
-    name = bundle.config.get("preset", "vae")
-    if options.engine == "stateful":
-        raise refuse(name, "generate with --engine stateful", "a VAE decodes whole melodies from "
-                     "a latent sample, with no step-by-step state to carry", "--engine windowed")
     windows, seed, index, sampling, rng = folk.start_windows(bundle, options)
     rows = _vae_steps(folk_vae.encoder(model), folk_vae.decoder(model, bundle.config), windows,
                       options.n, index, rng, sampling, folk.one_hot(len(index)), bool(seed))
@@ -86,4 +81,6 @@ def step_decay_callbacks(config: dict) -> list:
 
 PIPELINE = Pipeline(name="folk_vae", prepare=prepare, generate=generate,
                     default_data=folk.DEFAULT_DATA, after_training=folk.after_training,
-                    callbacks=step_decay_callbacks)
+                    callbacks=step_decay_callbacks, capabilities=Capabilities(
+                        stateful="a VAE decodes whole melodies from a latent sample, with no "
+                                 "step-by-step state to carry"))

@@ -33,13 +33,15 @@ from midigen_tf.errors import MidigenError, reading, require_path
 from midigen_tf.sampling import Pick
 from midigen_tf.io import atomic
 from midigen_tf.io.midi import write_notes
-from midigen_tf.pipelines.base import DataSource, GenerateOptions, Pipeline, Prepared
+from midigen_tf.pipelines.base import Capabilities, DataSource, GenerateOptions, Pipeline, Prepared
 
 PRIMERS = "pianoroll_primers"  # arrays name: a few corpus windows to start generation from
 N_PRIMERS = 64
 # --kernel auto per engine: the benchmark measured layers faster than fused for the windowed
 # engine here (docs/performance.md, "Sampled generation"), where each step is one wide product
 AUTO_KERNEL = {"windowed": "layers"}
+CAPABILITIES = Capabilities(refused_sampling=(
+    ("top_p", "every pitch is its own yes/no choice", "--top-k K to cap the notes per frame"),))
 GENERATE_DEFAULTS = {"mode": "threshold", "threshold": 0.5, "max_silence": 10, "max_hold": 40,
                      "include_primer": False, "image": True}
 
@@ -108,9 +110,7 @@ def generation_options(options: GenerateOptions) -> dict[str, Any]:
         raise MidigenError(f"-O mode={opts['mode']} is not threshold or sample")
     if not 0 < float(opts["threshold"]) < 1:
         raise MidigenError(f"-O threshold={opts['threshold']} must be between 0 and 1")
-    if options.top_p is not None:
-        raise MidigenError("a piano-roll model cannot use --top-p: every pitch is its own yes/no "
-                           "choice; use --top-k K to cap the notes per frame")
+    CAPABILITIES.check(options, "a piano-roll model")  # also for callers of generate_rolls
     return opts
 
 
@@ -210,4 +210,5 @@ def generate(model, bundle, options: GenerateOptions) -> list[Path]:
 
 
 PIPELINE = Pipeline(name="pianoroll", prepare=prepare, generate=generate,
-                    after_training=after_training, auto_kernel=AUTO_KERNEL)
+                    after_training=after_training, auto_kernel=AUTO_KERNEL,
+                    capabilities=CAPABILITIES)
