@@ -180,8 +180,8 @@ class Stepper:
             return loop(state, n, lambda i, probs: tf.argmax(probs, axis=-1))
 
         def run_sampled(state, n, u, temperature, top_k, top_p):  # u: (steps, K) uniforms
-            return loop(state, n, lambda i, probs: choose_traced(probs, u[i], temperature,
-                                                                 top_k, top_p))
+            return loop(state, n, lambda i, probs: choose_traced(
+                probs, u[i], temperature, top_k, top_p, compiled=jit_compile))
 
         compiled = {"reduce_retracing": True, "jit_compile": jit_compile}
         self._start = tf.function(start, **compiled)

@@ -48,28 +48,57 @@ def choose(probs: np.ndarray, rng: np.random.Generator, temperature: float | Non
     return np.minimum((np.cumsum(p, axis=-1) < u).sum(axis=-1), p.shape[-1] - 1)
 
 
-# the most tokens a compiled top-k / top-p ranks with a partial sort (``tf.math.top_k``: about
-# 6 us a step on 357 tokens, against 60-70 us for a sort); a larger k, or a nucleus of more
-# tokens, sorts the whole vocabulary
+# the largest k a compiled top-k finds with a partial sort (``tf.math.top_k``: about 6 us a step
+# on 357 tokens, against 60-70 us for XLA's sort); a larger k sorts the whole vocabulary
 TOP_CAP = 32
+WAYS = 4  # nucleus_floor splits the range it searches into this many parts per round
 
 
-def choose_traced(probs, u, temperature, top_k, top_p):
+def nucleus_floor(ranking, p, mass):
+    """Per row, the float32 bit pattern of the least ``ranking`` value in the nucleus: the
+    largest ``t`` with ``sum(p[bits(ranking) >= t]) >= mass``. ``ranking`` (K, V) holds positive
+    float32 values in the order of ``p`` (K, V) (float64, sums to 1), so the bits of a value
+    order as the values do. A ``WAYS``-ary search over the bits: about 16 rounds of one masked
+    sum each, where the whole sort the numpy sampler does costs XLA more (docs/performance.md).
+    Tokens of equal probability are kept or dropped together."""
+    import tensorflow as tf
+
+    bits = tf.cast(tf.bitcast(ranking, tf.int32), tf.int64)
+    lo = tf.zeros_like(bits[:, 0])  # bits of 0.0: everything, mass 1 >= mass
+    hi = tf.reduce_max(bits, axis=-1) + 1  # above the largest value: mass 0 < mass
+    parts = tf.range(1, WAYS, dtype=tf.int64)
+    zero, lowest, highest = tf.zeros((), p.dtype), tf.constant(0, tf.int64), tf.constant(2**62, tf.int64)
+
+    def narrow(lo, hi):
+        t = lo[:, None] + (hi - lo)[:, None] * parts // WAYS  # (K, WAYS - 1), ascending
+        held = tf.reduce_sum(tf.where(bits[:, None] >= t[:, :, None], p[:, None], zero), axis=-1)
+        enough = held >= mass  # (K, WAYS - 1): true up to some part, false after it
+        lo = tf.maximum(lo, tf.reduce_max(tf.where(enough, t, lowest), axis=-1))
+        hi = tf.minimum(hi, tf.reduce_min(tf.where(enough, highest, t), axis=-1))
+        return lo, hi
+
+    lo, _ = tf.while_loop(lambda lo, hi: tf.reduce_any(hi - lo > 1), narrow, (lo, hi))
+    return tf.cast(lo, tf.int32)
+
+
+def choose_traced(probs, u, temperature, top_k, top_p, compiled: bool = False):
     """``choose`` inside a TensorFlow graph (also XLA-compiled): the same arithmetic in float64
     with the uniform numbers ``u`` (K,) drawn outside, so one compiled loop serves every step.
     ``temperature`` 1.0, ``top_k`` 0 and ``top_p`` 1.0 switch a part off; all three are tensors,
     so other values reuse the same compiled function.
 
     The log and the temperature keep the order of ``probs``, so the tokens top-k and top-p
-    keep are found by ranking ``probs`` itself: a partial sort of its ``TOP_CAP``
-    largest values, and a sort of the whole vocabulary only when that is not
-    enough (a larger k, a wider nucleus)."""
+    keep are found by ranking ``probs`` itself: top-k by a partial sort of its ``TOP_CAP``
+    largest values (a sort of the whole vocabulary for a larger k). Top-p: ``compiled`` (the
+    function is XLA-compiled), a search for the least probability of the nucleus
+    (``nucleus_floor``), since XLA's sort is slow on a CPU; otherwise TensorFlow's own sort,
+    faster there than the search's loop."""
     import tensorflow as tf
 
     probs = tf.convert_to_tensor(probs)
     vocab = tf.shape(probs)[-1]
     size = probs.shape[-1]  # static in the engines: the model's output width
-    ranking = tf.maximum(probs, tf.cast(1e-30, probs.dtype))  # ranks as logp does, ties alike
+    ranking = tf.maximum(tf.cast(probs, tf.float32), 1e-30)  # ranks as logp does, ties alike
     p = tf.cast(probs, tf.float64)
     logp = tf.math.log(tf.maximum(p, 1e-30)) / tf.cast(temperature, tf.float64)
 
@@ -93,22 +122,18 @@ def choose_traced(probs, u, temperature, top_k, top_p):
     logp = tf.cond(top_k > 0, keep_top_k, lambda: logp)
     p = tf.exp(logp - tf.reduce_max(logp, axis=-1, keepdims=True))
     p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
+
     mass = tf.cast(top_p, tf.float64)
 
-    def least_kept(ranked):
-        """(the least probability of the nucleus, its size) from ``ranked`` (descending)."""
-        inside = tf.cumsum(ranked, axis=-1) - ranked < mass
-        count = tf.reduce_sum(tf.cast(inside, tf.int32), axis=-1)  # always >= 1
-        least = tf.reduce_min(tf.where(inside, ranked, tf.ones_like(ranked)), axis=-1)
-        return least, count  # (inside is a prefix of ranked: its minimum is its last value)
-
     def keep_top_p():  # the nucleus: the smallest set of most likely tokens with mass top_p
-        head = tf.gather(p, top(TOP_CAP)[1], batch_dims=1)  # p in descending order
-        least, count = least_kept(head)
-        found = tf.reduce_all((count < tf.shape(head)[-1]) | (tf.shape(head)[-1] == vocab))
-        least = tf.cond(found, lambda: least,
-                        lambda: least_kept(tf.sort(p, axis=-1, direction="DESCENDING"))[0])
-        kept = tf.where(p >= least[:, None], p, tf.zeros_like(p))
+        if compiled:
+            floor = nucleus_floor(ranking, p, mass)
+            kept = tf.where(tf.bitcast(ranking, tf.int32) >= floor[:, None], p, tf.zeros_like(p))
+        else:
+            ranked = tf.sort(p, axis=-1, direction="DESCENDING")
+            inside = tf.cumsum(ranked, axis=-1) - ranked < mass  # a prefix, never empty
+            least = tf.reduce_min(tf.where(inside, ranked, tf.ones_like(ranked)), axis=-1)
+            kept = tf.where(p >= least[:, None], p, tf.zeros_like(p))
         return kept / tf.reduce_sum(kept, axis=-1, keepdims=True)
 
     p = tf.cond(top_p < 1.0, keep_top_p, lambda: p)

@@ -76,10 +76,13 @@ SAMPLERS = [(1.0, None, None), (0.7, None, None), (None, 5, None), (None, 100, N
             (None, None, 0.8), (1.3, 10, 0.9), (None, 1, None), (0.8, None, 0.95)]
 
 
-def _traced_and_numpy(options, vocab, alpha, compiled=False):
+def _traced_and_numpy(options, vocab, alpha, compiled=False, search=False):
     """The traced sampler's picks and the numpy sampler's on the same 64 distributions: with
-    ``alpha`` 0.3 a few tokens hold the mass (top-k / top-p rank the ``TOP_CAP`` largest), with
-    3.0 it is spread (a nucleus of more than ``TOP_CAP`` tokens sorts the vocabulary)."""
+    ``alpha`` 0.3 a few tokens hold the mass, with 3.0 it is spread (a wide nucleus); top-k
+    100 is more than the partial sort's ``TOP_CAP`` (the whole sort). ``search``: top-p by
+    ``nucleus_floor``, as in the XLA-compiled engines (``compiled``: XLA-compile it here)."""
+    import functools
+
     import tensorflow as tf
 
     probs = np.random.default_rng(3).dirichlet(np.full(vocab, alpha), size=64).astype(np.float32)
@@ -87,16 +90,18 @@ def _traced_and_numpy(options, vocab, alpha, compiled=False):
     expected = choose(probs, np.random.default_rng(5), *options)  # draws the same u
     temperature, top_k, top_p = options
     args = (float(temperature or 1.0), int(top_k or 0), float(1.0 if top_p is None else top_p))
+    sample = functools.partial(choose_traced, compiled=search)
     if compiled:  # as the engines call it: the options are tensors
         args = [tf.constant(a) for a in args]
-        return np.asarray(tf.function(choose_traced, jit_compile=True)(probs, u[0], *args)), expected
-    return np.asarray(choose_traced(probs, u[0], *args)), expected
+        return np.asarray(tf.function(sample, jit_compile=True)(probs, u[0], *args)), expected
+    return np.asarray(sample(probs, u[0], *args)), expected
 
 
 @pytest.mark.parametrize("options", SAMPLERS)
 @pytest.mark.parametrize("vocab, alpha", [(30, 0.3), (300, 0.3), (300, 3.0)])
-def test_traced_sampler_picks_what_the_numpy_sampler_picks(options, vocab, alpha):
-    got, expected = _traced_and_numpy(options, vocab, alpha)
+@pytest.mark.parametrize("search", [False, True], ids=["sort", "search"])
+def test_traced_sampler_picks_what_the_numpy_sampler_picks(options, vocab, alpha, search):
+    got, expected = _traced_and_numpy(options, vocab, alpha, search=search)
     np.testing.assert_array_equal(got, expected)
 
 
@@ -104,17 +109,26 @@ def test_traced_sampler_picks_what_the_numpy_sampler_picks(options, vocab, alpha
 @pytest.mark.parametrize("options", SAMPLERS)
 def test_the_xla_compiled_sampler_picks_what_the_numpy_sampler_picks(options):
     for alpha in (0.3, 3.0):
-        got, expected = _traced_and_numpy(options, 300, alpha, compiled=True)
+        got, expected = _traced_and_numpy(options, 300, alpha, compiled=True, search=True)
         np.testing.assert_array_equal(got, expected, err_msg=f"alpha {alpha}")
 
 
-def test_a_wide_nucleus_is_wider_than_the_partial_sort():
-    """The spread distributions above need the whole sort: the test covers both paths."""
-    from midigen_tf.sampling import TOP_CAP
+@pytest.mark.parametrize("alpha", [0.3, 3.0])
+@pytest.mark.parametrize("mass", [0.01, 0.5, 0.95, 0.999])
+def test_the_nucleus_search_finds_the_least_kept_probability(alpha, mass):
+    """``nucleus_floor`` (a search over float bits, no sort) keeps what a sort and a cumulative
+    sum keep, for narrow and wide nuclei, and keeps equal probabilities together."""
+    from midigen_tf.sampling import nucleus_floor
 
-    probs = np.random.default_rng(3).dirichlet(np.full(300, 3.0), size=64)
-    ranked = -np.sort(-probs, axis=-1)
-    assert (np.cumsum(ranked, axis=-1)[:, TOP_CAP - 1] < 0.8).all()
+    probs = np.random.default_rng(3).dirichlet(np.full(300, alpha), size=16).astype(np.float32)
+    probs[:, 10:20] = probs[:, 10:11]  # ties: expected keeps or drops them together
+    probs /= probs.sum(axis=-1, keepdims=True)
+    p = probs.astype(np.float64)
+    ranked = -np.sort(-p, axis=-1)
+    count = (np.cumsum(ranked, axis=-1) - ranked < mass).sum(axis=-1)
+    expected = p >= ranked[np.arange(len(p)), count - 1][:, None]
+    floor = np.asarray(nucleus_floor(probs, p, mass))
+    np.testing.assert_array_equal(probs.view(np.int32) >= floor[:, None], expected)
 
 
 def test_sampled_steps_run_inside_the_compiled_loop():
