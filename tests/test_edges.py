@@ -243,6 +243,7 @@ def test_training_log_is_quiet_and_one_line_per_epoch(logged_training):
     assert len(epoch_lines) == 2, result.stdout
 
 
+@pytest.mark.slow  # trains in a subprocess
 def test_training_files_follow_the_umask(logged_training):
     root, result = logged_training
     assert result.returncode == 0, result.stderr

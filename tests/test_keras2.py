@@ -45,6 +45,7 @@ def test_keras2_weights_give_keras2_probabilities(keras2_run):
     assert np.ptp(expected, axis=0).max() > 1e-3  # not a trivial agreement: inputs matter
 
 
+@pytest.mark.slow  # Keras 2 writes the weights in a subprocess
 def test_predict_py_with_notes_writes_music(keras2_run, tmp_path):
     out = tmp_path / "legacy.mid"
     r = CliRunner().invoke(generate_cmd, [str(keras2_run / "weights.hdf5"), "--notes",

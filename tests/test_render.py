@@ -134,6 +134,7 @@ def test_training_writes_loss_curves_and_tensorboard_logs(tiny_run):
     assert any(p.name.startswith("events.out.tfevents") for p in (tiny_run / "tb" / "train").iterdir())
 
 
+@pytest.mark.slow  # trains two epochs
 @pytest.mark.skipif(not HAVE_FLUIDSYNTH, reason="needs fluidsynth and a GM soundfont")
 def test_generate_wav_renders_every_piece(tiny_run):
     out = tiny_run / "gen" / "piece.mid"

@@ -21,13 +21,27 @@ TINY = ["--set", "units=[8,8]", "--set", "dense_units=8", "--set", "sequence_len
         "--batch-size", "16", "--no-cache", "--jobs", "1", "--seed", "2", "--epochs", "1"]
 
 
-@pytest.fixture
-def shipped_root(tiny_corpus, tmp_path, monkeypatch) -> Path:
-    """A shipped-models folder holding one tiny trained model, ``tiny-demo``."""
-    root = tmp_path / "shipped"
-    r = CliRunner().invoke(main, ["train", "--data", str(tiny_corpus), "--weights-dir",
+@pytest.fixture(scope="module")
+def trained_demo(tmp_path_factory) -> Path:
+    """One tiny model trained once for the module (the tests below only read it)."""
+    from conftest import melody_notes
+    from midigen_tf.io.midi import write_notes
+
+    root = tmp_path_factory.mktemp("demo")
+    for i, chords in enumerate((True, True, False)):
+        write_notes(melody_notes(40, i + 1, chords), root / "songs" / f"s{i}.mid")
+    r = CliRunner().invoke(main, ["train", "--data", str(root / "songs"), "--weights-dir",
                                   str(root / "tiny-demo"), *TINY])
     assert r.exit_code == 0, r.output
+    return root / "tiny-demo"
+
+
+@pytest.fixture
+def shipped_root(trained_demo, tmp_path, monkeypatch) -> Path:
+    """A shipped-models folder of this test's own, holding one tiny trained model,
+    ``tiny-demo`` (a copy: a test may change it)."""
+    root = tmp_path / "shipped"
+    shutil.copytree(trained_demo, root / "tiny-demo")
     monkeypatch.setattr(shipped, "SHIPPED_DIR", root)
     return root
 
