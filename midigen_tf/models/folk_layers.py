@@ -76,7 +76,7 @@ class AdditiveAttention(keras.layers.Layer):
     """The report's attention: ``scores = query_fc(tanh(attention_fc(x) + value_fc(x)))``,
     softmax over time, then the attention-weighted sum of ``x`` over time."""
 
-    attends_over_time = True  # the generation engine cannot step through it (generate.py)
+    attends_over_time = True  # the generation engine cannot step through it (stepwise.py)
 
     def __init__(self, units: int, **kwargs):
         super().__init__(**kwargs)

@@ -140,14 +140,14 @@ SAMPLING_OPTIONS = {"temperature": "--temperature", "top_k": "--top-k", "top_p":
 @dataclass(frozen=True)
 class Capabilities:
     """What a family's generation can do, declared once; ``check`` is the one refusal of the
-    rest, in the engine's one-line form (``generate.refuse``). A refusal that depends on the
+    rest, in the engine's one-line form (``stepwise.refuse``). A refusal that depends on the
     model or on ``-O`` options stays with the pipeline (e.g. the MAESTRO regression models)."""
 
     stateful: str | None = None  # None: --engine stateful works; else why it cannot
     refused_sampling: tuple[tuple[str, str, str], ...] = ()  # (option, why, use instead)
 
     def check(self, options: GenerateOptions, name: str) -> None:
-        from midigen_tf.generate import refuse
+        from midigen_tf.stepwise import refuse
 
         if options.engine == "stateful" and self.stateful:
             raise refuse(name, "generate with --engine stateful", self.stateful, "--engine windowed")

@@ -236,7 +236,7 @@ def _autoregress(model, notes, config, options, rng, count: int) -> np.ndarray:
 
 def _refusal(model, config: dict[str, Any], mode: str, options: GenerateOptions) -> MidigenError | None:
     """What this model cannot do in ``mode`` (one line), or None; the engine comes first."""
-    from midigen_tf.generate import recurrent_step, refuse
+    from midigen_tf.stepwise import recurrent_step, refuse
 
     name = config["preset"]
     if mode == "test" and options.engine == "stateful":
