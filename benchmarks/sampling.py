@@ -77,8 +77,6 @@ def families(tiny: bool) -> dict:
     tokens = registry.make_config("lstm-tokens-tiny" if tiny else "lstm-remi",
                                   dict(units=[8, 8], sequence_length=12) if tiny else {})
     tokens["n_vocab"] = len(tl.make_tokenizer(tokens))  # MidiTok REMI with the preset's options
-    small = registry.make_config("lstm-tokens-tiny")
-    small["n_vocab"] = len(tl.make_tokenizer(small))
     roll = registry.make_config("pianoroll-tiny" if tiny else "pianoroll",
                                 dict(units=[8], sequence_length=12) if tiny else {})
     frames = (rng.random((1, roll["sequence_length"], pr.N_FEATURES)) < 0.05).astype(np.float32)
@@ -114,7 +112,9 @@ def families(tiny: bool) -> dict:
                       "FrameChooser)", registry.build_model(roll), float_encoding, "float32",
                       frames, roll_pick, auto(roll)),
     }
-    if not tiny:
+    if not tiny:  # --tiny: "tokens" is this model already
+        small = registry.make_config("lstm-tokens-tiny")
+        small["n_vocab"] = len(tl.make_tokenizer(small))
         found["tokens-tiny"] = token_family(small)
     return found
 

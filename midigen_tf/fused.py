@@ -3,8 +3,9 @@
 * ``auto`` (default) -- ``fused``, for both engines: the fastest on the wall clock on a quiet
   machine (docs/performance.md: stateful 0.29 vs 0.66 ms / note, windowed 2.5 vs 3.6 ms / note
   against ``layers``), except where a family declares otherwise (``Pipeline.auto_kernel``: the
-  piano roll's windowed engine takes ``layers``, measured faster for its one wide layer). On a machine whose cores are busy with other work ``layers`` can win
-  the windowed engine (TensorFlow's own matrix product spreads over every core): pass it.
+  piano roll's windowed engine takes ``layers``, measured faster for its one wide layer). On a
+  machine whose cores are busy with other work ``layers`` can win the windowed engine
+  (TensorFlow's own matrix product spreads over every core): pass it.
 * ``fused`` -- every plain ``keras.layers.LSTM`` or ``FastLSTM`` (tanh / sigmoid, with bias, float32)
   becomes one matrix product per layer and step, ``[x, h] @ [W; U] + b``, with the weights
   concatenated once when the engine is built; the other layers are called as they are. The

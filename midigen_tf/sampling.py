@@ -102,12 +102,11 @@ def choose_traced(probs, u, temperature, top_k, top_p, compiled: bool = False):
     p = tf.cast(probs, tf.float64)
     logp = tf.math.log(tf.maximum(p, 1e-30)) / tf.cast(temperature, tf.float64)
 
-    def top(cap):
-        """The ``cap`` largest ``ranking`` values and their indices, in descending order."""
-        if size is None:
-            order = tf.argsort(ranking, axis=-1, direction="DESCENDING")
-            return tf.gather(ranking, order, batch_dims=1), order
-        return tf.math.top_k(ranking, min(cap, size), sorted=True)
+    def descending(cap=None):
+        """The ``cap`` largest ``ranking`` values (all of them for None), largest first."""
+        if cap is None or size is None:
+            return tf.sort(ranking, axis=-1, direction="DESCENDING")
+        return tf.math.top_k(ranking, min(cap, size), sorted=True).values
 
     def keep_top_k():  # only when top-k is on (tf.cond runs one branch)
         k = tf.minimum(top_k, vocab)
@@ -115,8 +114,7 @@ def choose_traced(probs, u, temperature, top_k, top_p, compiled: bool = False):
         def kth(ranked):  # a gather: a strided slice [:, k - 1] here made XLA sort everything
             return tf.gather(ranked, k - 1, axis=-1)
 
-        kth = tf.cond(k <= TOP_CAP, lambda: kth(top(TOP_CAP)[0]),
-                      lambda: kth(tf.sort(ranking, axis=-1, direction="DESCENDING")))
+        kth = tf.cond(k <= TOP_CAP, lambda: kth(descending(TOP_CAP)), lambda: kth(descending()))
         return tf.where(ranking < kth[:, None], tf.constant(-float("inf"), tf.float64), logp)
 
     logp = tf.cond(top_k > 0, keep_top_k, lambda: logp)
